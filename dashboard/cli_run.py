@@ -1,0 +1,104 @@
+"""CLI commands that run things: ``demo``, ``serve`` and ``bench geocode``."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from dashboard.cli import JsonOpt, app, bench_app, domain_errors, engine, err, out, summary
+from gis import settings
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=False)
+
+
+def load_demo_county(seed: int, incidents: int) -> dict[str, object]:
+    """Generate (or read from cache) and load the demo county, with progress bars."""
+    from data.loader import build_or_read_demo, load_demo
+
+    with _progress() as bar:
+        gen = bar.add_task("generate demo county", total=None)
+        demo = build_or_read_demo(seed, incidents,
+                                  progress=lambda step: bar.update(gen, description=f"generate: {step}"))
+        bar.update(gen, total=1, completed=1, description="generate demo county")
+        tasks: dict[str, int] = {}
+
+        def step(name: str, done: int, total: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"load {name}", total=total)
+            bar.update(tasks[name], completed=done, total=total)
+
+        counts = load_demo(engine(), demo, step)
+    return counts
+
+
+@app.command("demo")
+@domain_errors
+def demo(
+    seed: Annotated[int, typer.Option(help="Generator seed.")] = settings.DEMO_SEED,
+    incidents: Annotated[int, typer.Option(help="Number of synthetic incidents.")] = 100_000,
+    serve_after: Annotated[bool, typer.Option("--serve/--no-serve",
+                                              help="Serve the dashboard afterwards.")] = True,
+    host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to serve on.")] = 8050,
+    as_json: JsonOpt = False,
+) -> None:
+    """Load the synthetic demo county (idempotent) and serve the dashboard."""
+    counts = load_demo_county(seed, incidents)
+    summary("demo county loaded (synthetic data)", counts, as_json)
+    if serve_after:
+        serve(host=host, port=port, workers=1)
+
+
+@app.command("serve")
+@domain_errors
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8050,
+    workers: Annotated[int, typer.Option(help="Worker processes (1 = Flask's server).")] = 1,
+    debug: Annotated[bool, typer.Option(help="Dash debug mode.")] = False,
+) -> None:
+    """Serve the Dash command-centre dashboard."""
+    from dashboard.app import AppConfig, create_app
+    from gis.store import database_url
+
+    url = database_url()
+    dash_app = create_app(AppConfig(database_url=url, tile_url=settings.TILE_URL))
+    out.print(f"wangge dashboard on http://{host}:{port}/  (database: {url})")
+    dash_app.run(host=host, port=port, debug=debug)
+
+
+@bench_app.command("geocode")
+@domain_errors
+def bench_geocode(
+    points: Annotated[int, typer.Option(help="Random points to geocode.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Random seed of the points.")] = 1,
+) -> None:
+    """Geocode N random points into the group grids in force: wangge vs geopandas.sjoin.
+
+    Prints one JSON line: times in seconds, the ratio sjoin / wangge, and mismatches (must
+    be 0).
+    """
+    import numpy as np
+
+    from gis.geocode import bench_geocode as run
+    from gis.grids import versions
+    from gis.grids.store import read_grids
+
+    with engine().connect() as conn:
+        vid = versions.in_force(conn)
+        if vid is None:
+            err.print("no grid version in force: run 'wangge demo --no-serve' first")
+            raise typer.Exit(2)
+        groups = read_grids(conn, vid, level=2)
+    with _progress() as bar:
+        task = bar.add_task(f"geocode {points:,} points into {len(groups):,} grids", total=None)
+        res = run(list(groups["code"]), np.asarray(groups.geometry.values), points, seed)
+        bar.update(task, total=1, completed=1)
+    res["baseline"] = "geopandas.sjoin"
+    print(json.dumps(res, ensure_ascii=False))

@@ -1,0 +1,49 @@
+"""Exception classes of wangge, one place for all of them.
+
+Every message says what is wrong, where (file, row, feature, field) and how to fix it.
+The CLI turns any :class:`WanggeError` into a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+
+class WanggeError(Exception):
+    """Base class of every error the application reports to a user."""
+
+
+class ConfigError(WanggeError):
+    """A setting or an environment variable has a value that cannot be used."""
+
+
+class StoreError(WanggeError):
+    """The database cannot be reached, created or migrated."""
+
+
+class CrsError(WanggeError):
+    """A coordinate reference system is unknown, missing or not supported."""
+
+
+class InputFileError(WanggeError):
+    """An input file cannot be read at all (format, encoding, missing layer or field)."""
+
+
+class FeatureRejected(WanggeError):
+    """One or more features / rows of an input were rejected.
+
+    ``rejects`` is a list of ``(feature_id, field, reason)`` tuples; ``path`` is the file
+    the rejected rows were written to, if any.
+    """
+
+    def __init__(self, msg: str, rejects: list[tuple[object, str, str]] | None = None,
+                 path: str | None = None) -> None:
+        super().__init__(msg)
+        self.rejects = rejects or []
+        self.path = path
+
+
+class GeocodeError(WanggeError):
+    """Points cannot be geocoded (no grids loaded, bad columns, bad coordinates)."""
+
+
+class NotFoundError(WanggeError):
+    """A grid, version, unit or incident that was asked for does not exist."""

@@ -1,0 +1,106 @@
+"""The ``wangge`` CLI through typer's runner: exit codes and parsed output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from typer.testing import CliRunner
+
+from dashboard.cli import app
+from gis import settings
+from gis.grids import versions
+from gis.grids.store import read_grids
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def on_db(monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    """Point the CLI at a database URL for one test."""
+
+    def use(url: str) -> None:
+        monkeypatch.setattr(settings, "DATABASE_URL", url)
+
+    return use
+
+
+def last_json(output: str) -> dict:
+    return json.loads(output.strip().splitlines()[-1])
+
+
+def test_db_status_reports_postgis(on_db, db_url: str) -> None:
+    on_db(db_url)
+
+    res = runner.invoke(app, ["db", "status", "--json"])
+
+    assert res.exit_code == 0, res.output
+    info = last_json(res.output)
+    assert info["running"] is True and info["postgis"].startswith("3.")
+
+
+def test_grids_import_json_and_error_exit_code(on_db, db_url: str, tmp_path: Path) -> None:
+    on_db(db_url)
+    gpd.GeoDataFrame({"代码": ["990201001001"], "名称": ["测试村"]},
+                     geometry=[shapely.box(100.4, 38.9, 100.42, 38.92)], crs=4326
+                     ).to_file(tmp_path / "v.geojson")
+    gpd.GeoDataFrame({"code": ["990201001002"], "name": ["无坐标村"]},
+                     geometry=[shapely.box(100.4, 38.9, 100.42, 38.92)]
+                     ).to_file(tmp_path / "nocrs.shp")
+
+    ok = runner.invoke(app, ["grids", "import", str(tmp_path / "v.geojson"), "--level",
+                             "village", "--json"])
+    bad = runner.invoke(app, ["grids", "import", str(tmp_path / "nocrs.shp"), "--level",
+                              "village"])
+
+    assert ok.exit_code == 0, ok.output
+    assert last_json(ok.output)["inserted"] == 1
+    assert bad.exit_code == 2
+    assert "--crs" in bad.output
+
+
+def test_geocode_csv_matches_an_independent_check(on_db, demo_db_url: str, demo_engine,
+                                                  tmp_path: Path) -> None:
+    on_db(demo_db_url)
+    with demo_engine.connect() as conn:
+        groups = read_grids(conn, versions.in_force(conn), level=2)
+    rng = np.random.default_rng(7)
+    x0, y0, x1, y1 = groups.total_bounds
+    lon, lat = rng.uniform(x0, x1, 2_000), rng.uniform(y0, y1, 2_000)
+    df = pd.DataFrame({"id": range(2_000), "经度": lon, "纬度": lat})
+    df.loc[0, ["经度", "纬度"]] = [np.nan, np.nan]
+    inside = groups.geometry.iloc[5].representative_point()
+    df.loc[1, ["经度", "纬度"]] = [inside.y, inside.x]  # swapped
+    df.to_csv(tmp_path / "in.csv", index=False)
+
+    res = runner.invoke(app, ["geocode", str(tmp_path / "in.csv"), "--out",
+                              str(tmp_path / "out.csv"), "--json"])
+
+    assert res.exit_code == 0, res.output
+    got = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
+    assert len(got) == 2_000 and last_json(res.output)["rows"] == 2_000
+    assert got.loc[0, "reason"] == "missing coordinates"
+    assert got.loc[1, "reason"] == "outside the territory (lat/lon look swapped)"
+    pts = shapely.points(lon, lat)
+    for i in range(2, 2_000, 7):  # independent check: plain shapely point-in-polygon
+        hits = groups["code"][shapely.intersects(np.asarray(groups.geometry.values), pts[i])]
+        want = min(hits) if len(hits) else ""
+        assert got.loc[i, "group_code"] == want
+        if want:
+            assert got.loc[i, "village_code"] == want[:12]
+
+
+def test_bench_geocode_prints_one_json_line(on_db, demo_db_url: str) -> None:
+    on_db(demo_db_url)
+
+    res = runner.invoke(app, ["bench", "geocode", "--points", "20000"])
+
+    assert res.exit_code == 0, res.output
+    r = last_json(res.output)
+    assert r["points"] == 20_000 and r["mismatches"] == 0 and r["baseline"] == "geopandas.sjoin"
+    assert r["ratio"] > 0
