@@ -90,3 +90,11 @@ DEMO_ADCODE: str = "620702"
 
 DEMO_SEED: int = 20261125
 """Seed of the demo generator; the same seed gives the same county."""
+
+GEOCODE_SUBDIV: int = 16
+"""Fine cells per coarse geocoder cell along each axis, in coarse cells crossed by a grid
+boundary (16 with 250 m cells gives ~16 m fine cells); only points in fine cells crossed by a
+boundary are tested exactly, so finer cells mean faster lookups but a slower index build."""
+
+GEOCODE_MAX_CELLS: int = 4_000_000
+"""Most coarse cells of the geocoder's raster; for a larger area the cells grow instead."""

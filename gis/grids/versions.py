@@ -35,13 +35,12 @@ def latest_draft(conn: Connection, adcode: str, create: bool = True) -> int | No
 
 def get_version(conn: Connection, version_id: int) -> dict[str, object]:
     """The version row as a dict; NotFoundError when it does not exist."""
-    row = conn.execute(sa.select(GridVersion).where(GridVersion.id == version_id)).mappings().first()
+    t = GridVersion.__table__
+    row = conn.execute(sa.select(t).where(t.c.id == version_id)).mappings().first()
     if row is None:
         msg = f"grid version {version_id} does not exist; list versions with 'wangge grids versions'"
         raise NotFoundError(msg)
-    v = row["GridVersion"]
-    return {"id": v.id, "adcode": v.adcode, "name": v.name, "status": v.status,
-            "effective_date": v.effective_date, "created_at": v.created_at}
+    return dict(row)
 
 
 def list_versions(conn: Connection, adcode: str | None = None) -> list[dict[str, object]]:

@@ -73,10 +73,11 @@ def _postgres_can_reach(path: Path) -> bool:
 def locate() -> Cluster:
     """Choose the cluster folder for this checkout (see module docstring)."""
     preferred = REPO_ROOT / "var" / "pg"
-    if not _is_root() or _postgres_can_reach(preferred.parent.parent):
+    short = len(str(Cluster(preferred).sock)) < 80  # unix socket paths are limited to 107 bytes
+    if short and (not _is_root() or _postgres_can_reach(preferred.parent.parent)):
         return Cluster(preferred)
     tag = hashlib.sha1(str(REPO_ROOT).encode()).hexdigest()[:8]
-    name = f"{REPO_ROOT.name}-{tag}"
+    name = f"{REPO_ROOT.name[:32]}-{tag}"
     for parent in (Path("/var/lib/wangge"), Path("/var/tmp/wangge")):
         try:
             parent.mkdir(parents=True, exist_ok=True)
