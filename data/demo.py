@@ -34,7 +34,7 @@ from gis._errors import ConfigError, InputFileError
 
 __all__ = ["DemoCounty", "build_demo", "load_county_boundary", "read_demo", "write_demo"]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the generator's output changes for the same seed."""
 
 SUPPORTED_ADCODES = ("620702",)
@@ -123,7 +123,7 @@ def build_demo(seed: int = settings.DEMO_SEED, end: datetime | None = None,
     t_hh = np.bincount(v["township"], v["households"], len(t["code"])).astype(np.int64)
     t_pop = np.bincount(v["township"], v["population"], len(t["code"])).astype(np.int64)
     demo = DemoCounty(
-        county=gpd.GeoDataFrame({"adcode": [adcode], "name": [names.county],
+        county=gpd.GeoDataFrame({"code": [adcode], "adcode": [adcode], "name": [names.county],
                                  "city": [names.city], "province": [names.province]},
                                 geometry=[county], crs=crs),
         townships=gpd.GeoDataFrame({

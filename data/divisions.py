@@ -37,6 +37,12 @@ PERSONS_PER_HOUSEHOLD = (2.6, 3.4)
 """Range of the mean household size of a group."""
 SEAT_JITTER_M = 1_000.0
 """Random shift of the township seats, metres."""
+TOWNSHIP_BALANCE_ROUNDS = 4
+"""Rounds of population balancing of the townships."""
+TOWNSHIP_BALANCE_STEP = 2_000.0
+"""Offset change per unit of log population per round (edge-weight units ≈ metres)."""
+TOWNSHIP_BALANCE_MAX = 6_000.0
+"""Largest absolute offset of a township seat."""
 
 
 @dataclass
@@ -72,6 +78,36 @@ def _grow_level(mesh: tiling.Mesh, mass: np.ndarray, parent: np.ndarray, counts:
         seeds = tiling.recentre(mesh, labels, mass, len(seeds))
         labels, seeds = tiling.grow_all(mesh, weight, seeds, mass, parent)
     return labels, seeds
+
+
+def _balanced_townships(mesh: tiling.Mesh, weight: np.ndarray, seats: np.ndarray,
+                        mass: np.ndarray, rounds: int = TOWNSHIP_BALANCE_ROUNDS) -> np.ndarray:
+    """Township labels grown from the seats, with additive offsets that even out population.
+
+    Each round raises the start distance of populous townships and lowers that of small
+    ones (by :data:`TOWNSHIP_BALANCE_STEP` per unit of log population); a round that would
+    cost a township its own seat is discarded.
+    """
+    n = len(mesh)
+    offset = np.zeros(len(seats))
+    labels = tiling.grow_regions(n, mesh.edge_i, mesh.edge_j, weight, seats)
+    for _ in range(rounds):
+        ok = labels >= 0
+        pop = np.bincount(labels[ok], mass[ok], len(seats))
+        step = np.log(pop) - np.median(np.log(pop))
+        trial = np.clip(offset + TOWNSHIP_BALANCE_STEP * step, -TOWNSHIP_BALANCE_MAX,
+                        TOWNSHIP_BALANCE_MAX)
+        new = tiling.grow_regions(n, mesh.edge_i, mesh.edge_j, weight, seats, offset=trial)
+        if not np.array_equal(new[seats], np.arange(len(seats))):
+            break
+        offset, labels = trial, new
+    if (labels < 0).any():  # parts no seat reaches (exclaves) join the nearest seat
+        full, extra = tiling.grow_all(mesh, weight, seats, mass)
+        near = [int(np.argmin(np.hypot(mesh.x[seats] - mesh.x[s], mesh.y[seats] - mesh.y[s])))
+                for s in extra[len(seats):]]
+        mapping = np.concatenate([np.arange(len(seats)), np.asarray(near, dtype=np.int64)])
+        labels = np.where(labels < 0, mapping[full], labels)
+    return labels
 
 
 def _order(key_major: np.ndarray, y: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -119,13 +155,10 @@ def build_divisions(adcode: str, county_m: BaseGeometry, projector: Projector,
             d[seats[:k]] = np.inf
             d[seats[k]] = np.inf
             seats[k] = int(np.argmin(d))
-    w_t = tiling.edge_weights(mesh, rng, wavelength=15_000.0, meander=0.5)
-    t_lab, t_seeds = tiling.grow_all(mesh, w_t, seats, mass)
-    if len(t_seeds) > len(seats):  # unreached parts (exclaves) join the nearest seat
-        extra = np.arange(len(seats), len(t_seeds))
-        near = [int(np.argmin(np.hypot(mesh.x[seats] - mesh.x[s], mesh.y[seats] - mesh.y[s])))
-                for s in t_seeds[extra]]
-        t_lab = np.concatenate([np.arange(len(seats)), near])[t_lab]
+    dens = mass / mesh.area
+    w_t = tiling.edge_weights(mesh, rng, wavelength=15_000.0, meander=0.5,
+                              cost=(dens / np.average(dens, weights=mesh.area)) ** 0.25)
+    t_lab = _balanced_townships(mesh, w_t, seats, mass)
     n_t = len(seats)
 
     progress("villages")

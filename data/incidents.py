@@ -59,14 +59,16 @@ DESCRIPTIONS: dict[str, tuple[str, ...]] = {
                         "有人在集市强买强卖"),
     "property_crime": ("农户家中电动车被盗", "夜间仓库农资被盗", "村民反映手机被抢",
                        "养殖户羊只丢失，疑似被盗"),
-    "criminal": ("疑似电信诈骗，被骗钱款", "发生故意伤害案件", "发现疑似非法种植", "入室盗窃金额较大"),
+    "criminal": ("疑似电信诈骗，被骗钱款", "发生故意伤害案件", "发现疑似非法种植",
+                 "入室盗窃金额较大"),
     "dispute": ("邻里因宅基地边界发生纠纷", "土地流转费用纠纷", "家庭矛盾，需调解",
                 "灌溉用水分配纠纷", "务工工资拖欠纠纷", "婚姻家庭纠纷"),
     "petition": ("群众反映征地补偿问题", "反映低保评定不公", "反映村务不公开", "反映拆迁安置问题"),
     "fire": ("村道旁柴草堆放存在火灾隐患", "电线私拉乱接", "秸秆焚烧", "小作坊消防通道堵塞"),
     "flood": ("渠道渗漏，有决口风险", "低洼地段积水", "河道行洪区有违建"),
     "forest_fire": ("山林附近有人野外用火", "祭祀用火隐患", "防火期进山人员未登记"),
-    "work_safety": ("砂石场作业无防护", "农用车违规载人", "加油点安全管理不到位", "建筑工地脚手架不稳"),
+    "work_safety": ("砂石场作业无防护", "农用车违规载人", "加油点安全管理不到位",
+                    "建筑工地脚手架不稳"),
     "environment": ("畜禽养殖粪污直排", "垃圾乱堆乱放", "渠道漂浮垃圾", "企业夜间偷排废水"),
     "public_health": ("饮用水水质异常", "食品小作坊卫生差", "发现病死畜禽", "疫苗接种咨询"),
     "citizen_request": ("路灯损坏请求维修", "村道破损请求修补", "咨询医保报销政策",
@@ -140,9 +142,9 @@ def _hotspots(div: Divisions, rng: np.random.Generator, keys: list[str]) -> Hots
                      "citizen_request", "fire"], dtype=object)
     kind = main[rng.integers(0, len(main), HOTSPOTS)]
     kind = np.array([k if k in keys else keys[0] for k in kind], dtype=object)
-    return Hotspot(x=shapely.get_x(centre), y=shapely.get_y(centre), sigma_m=rng.uniform(150.0, 500.0, HOTSPOTS),
-                   first_week=first, last_week=last, kind=kind,
-                   weight=rng.lognormal(0.0, 0.5, HOTSPOTS))
+    return Hotspot(x=shapely.get_x(centre), y=shapely.get_y(centre),
+                   sigma_m=rng.uniform(150.0, 500.0, HOTSPOTS), first_week=first,
+                   last_week=last, kind=kind, weight=rng.lognormal(0.0, 0.5, HOTSPOTS))
 
 
 def build_incidents(div: Divisions, county_m: BaseGeometry, projector: Projector,

@@ -85,9 +85,14 @@ def load_demo(engine: Engine, demo, progress: Step = _noop) -> dict[str, int]:  
 
 
 def demo_cache_dir(seed: int, n_incidents: int) -> Path:
-    """Folder where a generated demo is cached (under ``var/demo`` of the checkout)."""
+    """Folder where a generated demo is cached (under ``var/demo`` of the checkout).
+
+    The generator version is part of the name, so a changed generator never reads a stale
+    cache."""
+    from data.demo import GENERATOR_VERSION
+
     root = Path(__file__).resolve().parents[1]
-    return root / "var" / "demo" / f"seed{seed}-n{n_incidents}"
+    return root / "var" / "demo" / f"seed{seed}-n{n_incidents}-g{GENERATOR_VERSION}"
 
 
 def build_or_read_demo(seed: int = settings.DEMO_SEED, n_incidents: int = 100_000,

@@ -128,21 +128,29 @@ def cell_adjacency(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def edge_weights(mesh: Mesh, rng: np.random.Generator, wavelength: float,
-                 meander: float = 0.6, jitter: float = 0.25) -> np.ndarray:
-    """Random positive weights of the mesh edges: length × smooth field × noise.
+                 meander: float = 0.6, jitter: float = 0.25,
+                 cost: np.ndarray | None = None) -> np.ndarray:
+    """Random positive weights of the mesh edges: length × smooth field × noise (× cost).
 
     The smooth random field (``wavelength`` metres, log-amplitude ``meander``) bends the
     region boundaries at that scale; the independent ``jitter`` roughens them locally.
+    ``cost`` (one positive value per cell, optional) multiplies the weight by the mean cost
+    of the edge's two cells: with cost ∝ density ** 0.5, regions grown from fixed seeds get
+    more even populations.
     """
     mx = (mesh.x[mesh.edge_i] + mesh.x[mesh.edge_j]) / 2
     my = (mesh.y[mesh.edge_i] + mesh.y[mesh.edge_j]) / 2
     field = np.exp(meander * smooth_noise(rng, mx, my, wavelength))
     noise = np.exp(jitter * rng.standard_normal(len(mx)))
-    return mesh.edge_length * field * noise + 1e-6
+    w = mesh.edge_length * field * noise
+    if cost is not None:
+        w = w * (cost[mesh.edge_i] + cost[mesh.edge_j]) / 2
+    return w + 1e-6
 
 
 def grow_regions(n: int, edge_i: np.ndarray, edge_j: np.ndarray, weight: np.ndarray,
-                 seeds: np.ndarray, barrier: np.ndarray | None = None) -> np.ndarray:
+                 seeds: np.ndarray, barrier: np.ndarray | None = None,
+                 offset: np.ndarray | None = None) -> np.ndarray:
     """Label every node with the seed closest to it (multi-source Dijkstra).
 
     Parameters
@@ -158,6 +166,9 @@ def grow_regions(n: int, edge_i: np.ndarray, edge_j: np.ndarray, weight: np.ndar
     barrier : numpy.ndarray, optional
         Parent label of each node: edges between different parents are not crossed, so each
         region stays inside one parent region.
+    offset : numpy.ndarray, optional
+        Start distance of each seed (additive weights): a larger offset, a smaller region.
+        Regions stay connected; a seed whose offset is too large may lose its own cell.
 
     Returns
     -------
@@ -174,7 +185,8 @@ def grow_regions(n: int, edge_i: np.ndarray, edge_j: np.ndarray, weight: np.ndar
     nbr, wl = dst.tolist(), w.tolist()
     label = [-1] * n
     dist = [float("inf")] * n
-    heap = [(0.0, int(s), k) for k, s in enumerate(seeds)]
+    start = np.zeros(len(seeds)) if offset is None else np.asarray(offset, float)
+    heap = [(float(o), int(s), k) for k, (s, o) in enumerate(zip(seeds, start, strict=True))]
     heapq.heapify(heap)
     pop, push = heapq.heappop, heapq.heappush
     while heap:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import shapely
@@ -37,12 +38,16 @@ from gis.geocode_index import (
     seed_from_neighbours,
 )
 
+if TYPE_CHECKING:
+    import geopandas as gpd
+
 _NONE = -1   # stored answer: inside no polygon
 _EXACT = -2  # fine cell touched by a boundary: test points exactly
 _POLY_TYPES = (3, 6)  # shapely GeometryType.POLYGON, MULTIPOLYGON
 
 
 def _check_input(codes: Sequence[str], geoms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes as an object array of str and geometries as a flat object array, or raise."""
     codes_a = np.asarray([str(c) for c in codes], dtype=object)
     geoms_a = np.asarray(geoms, dtype=object).ravel()
     if len(codes_a) != len(geoms_a):
@@ -89,8 +94,8 @@ class GridIndex:
 
     codes: np.ndarray
     frame: RasterFrame
-    coarse: np.ndarray
-    blocks: np.ndarray
+    coarse: np.ndarray = field(repr=False)
+    blocks: np.ndarray = field(repr=False)
     _geoms: np.ndarray = field(repr=False)
     _tree: shapely.STRtree = field(repr=False)
     _rank: np.ndarray = field(repr=False)
@@ -153,17 +158,26 @@ class GridIndex:
         return idx
 
     def _fill_raster(self, seg: np.ndarray) -> None:
-        """Mark boundary cells, split them into blocks, label every free cell exactly."""
+        """Fill :attr:`coarse` and :attr:`blocks` from the polygons' ring segments.
+
+        Coarse cells touched by a segment become blocks of fine cells; fine cells touched by
+        a segment need the exact test. Free cells are grouped in horizontal runs; a run is
+        labelled from a free neighbour (same polygons, as no boundary separates them) or,
+        failing that, by one exact test at its first cell.
+        """
         fr, k = self.frame, self.frame.subdiv
-        cols, rows = boundary_cells(seg, fr)
-        ccell = (rows // k) * fr.nxc + cols // k
+        i0, i1, j0, j1 = boundary_cells(seg, fr)
+        corners = ((i0, j0), (i1, j0), (i0, j1), (i1, j1))
         split = np.zeros(fr.nyc * fr.nxc, dtype=bool)
-        split[ccell] = True
+        for cols, rows in corners:
+            split[(rows // k) * fr.nxc + cols // k] = True
         block_of = np.cumsum(split) - 1
         n_blocks = int(split.sum())
         small = len(self.codes) < np.iinfo(np.int16).max  # halve the memory of the blocks
         blocks = np.zeros(n_blocks * k * k, dtype=np.int16 if small else np.int32)
-        blocks[(block_of[ccell] * k + rows % k) * k + cols % k] = _EXACT
+        for cols, rows in corners:
+            b = block_of[(rows // k) * fr.nxc + cols // k]
+            blocks[(b * k + rows % k) * k + cols % k] = _EXACT
 
         coarse = np.empty(fr.nyc * fr.nxc, dtype=np.int32)
         free = ~split
@@ -277,7 +291,8 @@ class GridIndex:
                 "fine_cell_m": fr.fh * M_PER_DEG, **self._stats}
 
 
-def _sjoin_exact(codes: np.ndarray, pts, polys) -> np.ndarray:  # noqa: ANN001
+def _sjoin_exact(codes: np.ndarray, pts: gpd.GeoDataFrame, polys: gpd.GeoDataFrame
+                 ) -> np.ndarray:
     """Reference answer with geopandas: sjoin ``intersects``, then the smallest code."""
     import geopandas as gpd
 

@@ -87,12 +87,12 @@ def geocode_points(lookup: GridLookup, lon: np.ndarray, lat: np.ndarray) -> pd.D
     pos = np.full(n, -1)
     ok = ~missing & ~bad
     pos[ok] = lookup.locate(lon[ok], lat[ok])
-    out_mask = ok & (pos < 0)
-    if out_mask.any():
-        swapped = lookup.locate(lat[out_mask], lon[out_mask])
-        r = np.where(swapped >= 0, "outside the territory (lat/lon look swapped)",
-                     "outside the territory")
-        reason[out_mask] = r
+    retry = (ok & (pos < 0)) | bad
+    reason[ok & (pos < 0)] = "outside the territory"
+    if retry.any():
+        swapped = lookup.locate(lat[retry], lon[retry]) >= 0
+        idx = np.flatnonzero(retry)[swapped]
+        reason[idx] = "lat/lon look swapped (swap the columns or pass --lon-col / --lat-col)"
     inside = pos >= 0
     cols = {}
     for name, arr in (("village_code", lookup.village_codes), ("village_name", lookup.village_names),
@@ -124,6 +124,6 @@ def geocode_csv(lookup: GridLookup, src: str | Path, out: str | Path, lon_col: s
         raise GeocodeError(msg)
     pd.concat([df, res], axis=1).to_csv(out, index=False, encoding="utf-8-sig")
     placed = int((res["group_code"] != "").sum())
-    outside = int(res["reason"].str.startswith("outside").sum())
+    outside = int((res["reason"] == "outside the territory").sum())
     return GeocodeSummary(rows=len(df), placed=placed, outside=outside,
                           invalid=len(df) - placed - outside, version_id=lookup.version_id)

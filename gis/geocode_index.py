@@ -112,8 +112,8 @@ def make_frame(bounds: tuple[float, float, float, float], cell_m: float, subdiv:
     x0, y0 = xmin - 0.5 * cw, ymin - 0.5 * ch
     nxc = int(np.floor((xmax - x0) / cw)) + 2
     nyc = int(np.floor((ymax - y0) / ch)) + 2
-    return RasterFrame(x0=x0, y0=y0, fw=cw / subdiv, fh=ch / subdiv, subdiv=subdiv,
-                       nxc=nxc, nyc=nyc)
+    return RasterFrame(x0=float(x0), y0=float(y0), fw=float(cw / subdiv), fh=float(ch / subdiv),
+                       subdiv=subdiv, nxc=nxc, nyc=nyc)
 
 
 def ring_segments(geoms: np.ndarray) -> np.ndarray:
@@ -138,13 +138,24 @@ def ring_segments(geoms: np.ndarray) -> np.ndarray:
     return np.column_stack([xy[:-1][same], xy[1:][same]])
 
 
-def boundary_cells(seg: np.ndarray, frame: RasterFrame) -> tuple[np.ndarray, np.ndarray]:
+def _cell_ranges(ax: np.ndarray, ay: np.ndarray, bx: np.ndarray, by: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """First and last fine column and row of the widened extent of segments (cell units)."""
+    i0 = np.floor(np.minimum(ax, bx) - EPS_CELL).astype(np.int64)
+    i1 = np.floor(np.maximum(ax, bx) + EPS_CELL).astype(np.int64)
+    j0 = np.floor(np.minimum(ay, by) - EPS_CELL).astype(np.int64)
+    j1 = np.floor(np.maximum(ay, by) + EPS_CELL).astype(np.int64)
+    return i0, i1, j0, j1
+
+
+def boundary_cells(seg: np.ndarray, frame: RasterFrame
+                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Fine cells that the segments can touch: a superset that misses none.
 
-    Each segment is cut into pieces at most half a fine cell long along each axis, so the
-    extent of a piece, widened by :data:`EPS_CELL`, spans at most 2 x 2 cells; all of them
-    are marked. A cell not marked therefore has no boundary point within ``EPS_CELL`` of
-    its closed rectangle.
+    The extent of every segment, widened by :data:`EPS_CELL`, is marked whole when it spans
+    at most 2 x 2 cells. A longer segment is first cut into pieces at most half a cell long
+    along each axis, whose widened extents span at most 2 x 2 cells. A cell not marked
+    therefore has no boundary point within ``EPS_CELL`` of its closed rectangle.
 
     Parameters
     ----------
@@ -155,29 +166,30 @@ def boundary_cells(seg: np.ndarray, frame: RasterFrame) -> tuple[np.ndarray, np.
 
     Returns
     -------
-    cols, rows : ndarray of int64
-        Fine column and row of every marked cell (with repeats), clipped to the raster.
+    i0, i1, j0, j1 : ndarray of int64
+        Per segment or piece, first and last fine column (``i``) and row (``j``) it can
+        touch, with ``i1 - i0 <= 1`` and ``j1 - j0 <= 1``; the four cells
+        ``(i0 | i1, j0 | j1)`` are to be marked.
     """
     ax, ay = frame.fine_xy(seg[:, 0], seg[:, 1])
     bx, by = frame.fine_xy(seg[:, 2], seg[:, 3])
-    dx, dy = bx - ax, by - ay
-    n = np.maximum(np.ceil(2.0 * np.maximum(np.abs(dx), np.abs(dy))), 1.0).astype(np.int64)
-    owner = np.repeat(np.arange(len(n)), n)
-    first = np.cumsum(n) - n
-    step = np.arange(len(owner)) - np.repeat(first, n)
-    t0 = step / n[owner]
-    t1 = (step + 1) / n[owner]
-    px0 = ax[owner] + dx[owner] * t0
-    px1 = ax[owner] + dx[owner] * t1
-    py0 = ay[owner] + dy[owner] * t0
-    py1 = ay[owner] + dy[owner] * t1
-    i0 = np.floor(np.minimum(px0, px1) - EPS_CELL).astype(np.int64)
-    i1 = np.floor(np.maximum(px0, px1) + EPS_CELL).astype(np.int64)
-    j0 = np.floor(np.minimum(py0, py1) - EPS_CELL).astype(np.int64)
-    j1 = np.floor(np.maximum(py0, py1) + EPS_CELL).astype(np.int64)
-    cols = np.concatenate([i0, i1, i0, i1])
-    rows = np.concatenate([j0, j0, j1, j1])
-    return np.clip(cols, 0, frame.nxf - 1), np.clip(rows, 0, frame.nyf - 1)
+    i0, i1, j0, j1 = _cell_ranges(ax, ay, bx, by)
+    long = np.flatnonzero((i1 - i0 > 1) | (j1 - j0 > 1))
+    if len(long):
+        ax, ay, bx, by = ax[long], ay[long], bx[long], by[long]
+        dx, dy = bx - ax, by - ay
+        n = np.ceil(2.0 * np.maximum(np.abs(dx), np.abs(dy))).astype(np.int64)
+        owner = np.repeat(np.arange(len(n)), n)
+        step = np.arange(len(owner)) - np.repeat(np.cumsum(n) - n, n)
+        t0, t1 = step / n[owner], (step + 1) / n[owner]
+        dx, dy, ax, ay = dx[owner], dy[owner], ax[owner], ay[owner]
+        pieces = _cell_ranges(ax + dx * t0, ay + dy * t0, ax + dx * t1, ay + dy * t1)
+        keep = np.ones(len(i0), dtype=bool)
+        keep[long] = False
+        i0, i1, j0, j1 = (np.concatenate([whole[keep], part])
+                          for whole, part in zip((i0, i1, j0, j1), pieces, strict=True))
+    limits = (frame.nxf - 1, frame.nxf - 1, frame.nyf - 1, frame.nyf - 1)
+    return tuple(np.clip(v, 0, hi, out=v) for v, hi in zip((i0, i1, j0, j1), limits, strict=True))
 
 
 def row_runs(free: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -98,3 +98,15 @@ boundary are tested exactly, so finer cells mean faster lookups but a slower ind
 
 GEOCODE_MAX_CELLS: int = 4_000_000
 """Most coarse cells of the geocoder's raster; for a larger area the cells grow instead."""
+
+# --- Grid topology validation (gis.grids.topology) ---------------------------------------
+
+SLIVER_THINNESS: float = 0.1
+"""A polygon is thin when its Polsby-Popper compactness 4πA/P² (area A, perimeter P, in
+metres) is below this: 1 for a circle, 0.785 for a square, about 0.1 for a 1 : 30 rectangle.
+A thin polygon smaller than :data:`SLIVER_MAX_AREA_M2` is a sliver (a grid, or a gap /
+overlap piece, which is then reported as ``sliver`` instead of ``gap`` / ``overlap``)."""
+
+SLIVER_MAX_AREA_M2: float = 5_000.0
+"""Largest area of a sliver, square metres (e.g. a 1 km × 5 m strip); larger thin polygons
+are ordinary grids, gaps or overlaps."""

@@ -85,7 +85,7 @@ def test_geocode_csv_matches_an_independent_check(on_db, demo_db_url: str, demo_
     got = pd.read_csv(tmp_path / "out.csv", dtype=str, keep_default_na=False)
     assert len(got) == 2_000 and last_json(res.output)["rows"] == 2_000
     assert got.loc[0, "reason"] == "missing coordinates"
-    assert got.loc[1, "reason"] == "outside the territory (lat/lon look swapped)"
+    assert got.loc[1, "reason"].startswith("lat/lon look swapped")
     pts = shapely.points(lon, lat)
     for i in range(2, 2_000, 7):  # independent check: plain shapely point-in-polygon
         hits = groups["code"][shapely.intersects(np.asarray(groups.geometry.values), pts[i])]
