@@ -201,6 +201,37 @@ def grids_versions(as_json: JsonOpt = False) -> None:
     out.print(table)
 
 
+@grids_app.command("validate")
+@domain_errors
+def grids_validate(
+    version: Annotated[int | None, typer.Option(help="Version id (default: in force).")] = None,
+    tolerance: Annotated[float | None, typer.Option(help="Gap / overlap tolerance, m².")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check topology: gaps, overlaps, groups outside villages, invalid, slivers. Exit 1 if any."""
+    import time
+
+    from gis.grids.validation import validate_version
+
+    t0 = time.perf_counter()
+    with engine().connect() as conn:
+        vid, problems = validate_version(conn, version, tolerance)
+    seconds = time.perf_counter() - t0
+    errors = [p for p in problems if p.severity == "error"]
+    if as_json:
+        print(json.dumps([p.to_dict() for p in problems], ensure_ascii=False))
+    else:
+        table = Table("type", "severity", "level", "codes", "area m²", "location",
+                      title=f"grid version {vid}: {len(errors)} error(s), "
+                            f"{len(problems) - len(errors)} warning(s), {seconds:.2f} s")
+        for p in problems:
+            table.add_row(p.type, p.severity, str(p.level or ""), ", ".join(p.codes)[:60],
+                          f"{p.area_m2:,.1f}", p.location[:40])
+        out.print(table)
+    if errors:
+        raise typer.Exit(1)
+
+
 # --- geocode -----------------------------------------------------------------------------
 
 @app.command("geocode")

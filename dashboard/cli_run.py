@@ -102,3 +102,28 @@ def bench_geocode(
         bar.update(task, total=1, completed=1)
     res["baseline"] = "geopandas.sjoin"
     print(json.dumps(res, ensure_ascii=False))
+
+
+@app.command("escalate")
+@domain_errors
+def escalate(
+    now: Annotated[bool, typer.Option("--now", help="Run once for the current time.")] = True,
+    at: Annotated[str | None, typer.Option(help="Run as if it were this ISO time (tests, replays).")] = None,
+    adcode: Annotated[str | None, typer.Option(help="Only this county.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Issue due reminders, warnings and automatic escalations (village → township → county)."""
+    from collections import Counter
+    from datetime import datetime, timezone
+
+    from gis.incidents.escalation import run_escalation
+
+    when = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    with engine().begin() as conn:
+        events = run_escalation(conn, when, adcode=adcode)
+    kinds = Counter(str(e["kind"]) for e in events)
+    summary("escalation run", {"at": when.isoformat(), "events": len(events),
+                               **{k: kinds.get(k, 0) for k in ("reminder", "warning",
+                                                               "escalation")}}, as_json)

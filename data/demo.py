@@ -29,12 +29,13 @@ from data.density import DensityField
 from data.divisions import build_divisions
 from data.forces import build_forces
 from data.incidents import TZ, build_incidents, resolve_end
+from data.lifecycle import assign_lifecycle
 from gis import settings
 from gis._errors import ConfigError, InputFileError
 
 __all__ = ["DemoCounty", "build_demo", "load_county_boundary", "read_demo", "write_demo"]
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 4
 """Bumped whenever the generator's output changes for the same seed."""
 
 SUPPORTED_ADCODES = ("620702",)
@@ -117,11 +118,18 @@ def build_demo(seed: int = settings.DEMO_SEED, end: datetime | None = None,
     incidents, hotspots = build_incidents(div, county_m, projector,
                                           np.random.default_rng([seed, 3]), n_incidents, end,
                                           t["name"], seed)
+    incidents = assign_lifecycle(incidents, end, np.random.default_rng([seed, 4]))
     step("tables")
     crs = settings.STORAGE_SRID
     names = county_names(adcode)
     t_hh = np.bincount(v["township"], v["households"], len(t["code"])).astype(np.int64)
     t_pop = np.bincount(v["township"], v["population"], len(t["code"])).astype(np.int64)
+    # The stored county is the union of its villages in EPSG:4490, so that every level tiles
+    # it exactly: edges cut in UTM are not straight in degrees, and the raw boundary's long
+    # edges would leave centimetre slivers along the border.
+    county = shapely.coverage_union_all(projector.to_storage(v["geometry"]))
+    if county.geom_type == "Polygon":
+        county = shapely.MultiPolygon([county])
     demo = DemoCounty(
         county=gpd.GeoDataFrame({"code": [adcode], "adcode": [adcode], "name": [names.county],
                                  "city": [names.city], "province": [names.province]},
@@ -163,9 +171,9 @@ def write_demo(demo: DemoCounty, folder: str | os.PathLike) -> Path:
             getattr(demo, layer).to_file(gpkg, layer=layer, driver="GPKG", engine="pyogrio")
         for table in CSV_TABLES:
             df = getattr(demo, table).copy()
-            for col in ("occurred_at", "reported_at"):
+            for col in ("occurred_at", "reported_at", "resolved_at", "closed_at"):
                 if col in df:
-                    df[col] = df[col].map(lambda ts: ts.isoformat())
+                    df[col] = df[col].map(lambda ts: "" if pd.isna(ts) else ts.isoformat())
             df.to_csv(tmp / f"{table}.csv", index=False, encoding="utf-8")
         (tmp / "meta.json").write_text(json.dumps(demo.meta, ensure_ascii=False, indent=1),
                                        encoding="utf-8")
@@ -178,7 +186,8 @@ def write_demo(demo: DemoCounty, folder: str | os.PathLike) -> Path:
 
 _TEXT = {"code", "name", "parent_code", "township_code", "village_code", "adcode",
          "post_code", "officer_code", "source", "source_id", "kind", "address",
-         "description", "reporter", "commander", "placement"}
+         "description", "reporter", "commander", "placement", "status", "satisfaction",
+         "feedback"}
 
 
 def read_demo(folder: str | os.PathLike) -> DemoCounty:
@@ -203,7 +212,7 @@ def read_demo(folder: str | os.PathLike) -> DemoCounty:
         head = pd.read_csv(folder / f"{table}.csv", nrows=0).columns
         df = pd.read_csv(folder / f"{table}.csv", encoding="utf-8", keep_default_na=False,
                          na_values=[""], dtype={c: str for c in head if c in _TEXT})
-        for col in ("occurred_at", "reported_at"):
+        for col in ("occurred_at", "reported_at", "resolved_at", "closed_at"):
             if col in df:
                 df[col] = pd.to_datetime(df[col], format="ISO8601").dt.tz_convert(TZ)
         parts[table] = df

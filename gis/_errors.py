@@ -47,3 +47,28 @@ class GeocodeError(WanggeError):
 
 class NotFoundError(WanggeError):
     """A grid, version, unit or incident that was asked for does not exist."""
+
+
+class WorkflowError(WanggeError):
+    """An incident workflow action is not allowed in the incident's state, or lacks details.
+
+    ``status`` is the incident's state, ``action`` the refused action and ``allowed`` the
+    actions allowed in that state.
+    """
+
+    def __init__(self, msg: str, status: str | None = None, action: str | None = None,
+                 allowed: tuple[str, ...] = ()) -> None:
+        super().__init__(msg)
+        self.status = status
+        self.action = action
+        self.allowed = allowed
+
+
+class AnalysisError(WanggeError):
+    """An analysis (hotspots, density, emerging hotspots, response rings) cannot run on the
+    given input: missing or non-numeric column, negative or missing values, no points, no
+    posts, bad parameters. The message names the input and how to fix it."""
+
+
+class AddressError(WanggeError):
+    """A gazetteer cannot be built from the given units, or addresses cannot be matched."""

@@ -1,4 +1,4 @@
-"""Topology validation of the two grid levels: full coverage, no gaps, no overlaps (全覆盖、无缝隙).
+"""Topology of the two grid levels: full coverage, no gaps, no overlaps (全覆盖、无缝隙).
 
 Level 1 (villages) must tile the territory; the level-2 grids (groups) of each village must
 tile that village. Every defect is reported once, as a :class:`Problem`.
@@ -16,14 +16,18 @@ are not edge-matched (typical raw imports) fall back to overlays of all the grid
 Units: areas in square metres, computed in the UTM zone of the data (:func:`gis.crs.to_metric`);
 ``location`` is a WKT point in EPSG:4490 degrees inside the problem.
 
+Edges are straight in storage degrees (as for PostGIS and every point-in-grid lookup), so
+pieces are densified before they are measured in UTM: a grid computed in UTM and converted
+back deviates from a long straight edge in degrees by centimetres, which can be a real sliver.
+
 Sliver definition
 -----------------
-A *sliver* is a polygonal piece that is both thin and small: Polsby-Popper compactness
-``4πA/P²`` below :data:`gis.settings.SLIVER_THINNESS` and area ``A`` below
-:data:`gis.settings.SLIVER_MAX_AREA_M2` (``A`` and perimeter ``P`` in metres). It applies to
-(a) a whole grid (then ``codes`` is that grid) and (b) a gap piece or the overlap of a pair
-of grids; such a piece is reported as ``sliver`` *instead of* ``gap`` / ``overlap`` (above the
-gap tolerance, like them), its ``detail`` saying which. Invalid grids are not tested.
+A *sliver* is a polygon that is thin and small: Polsby-Popper compactness ``4πA/P²`` below
+:data:`gis.settings.SLIVER_THINNESS` and area ``A`` below :data:`gis.settings.SLIVER_MAX_AREA_M2`
+(``A``, perimeter ``P`` in metres). Tested on every valid grid (``codes`` = the grid) and on
+each gap piece, pair overlap and outside part (``outside_territory``,
+``group_outside_village``) above the tolerance, which is then reported as ``sliver``
+*instead* (its ``detail`` says which), never twice.
 """
 
 from __future__ import annotations
@@ -31,7 +35,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pandas as pd
@@ -46,11 +50,12 @@ __all__ = ["PROBLEM_TYPES", "Problem", "validate"]
 
 ProblemType = Literal["gap", "overlap", "invalid", "outside_territory", "group_outside_village",
                       "village_without_groups", "multipart", "sliver"]
-PROBLEM_TYPES: tuple[str, ...] = ("gap", "overlap", "invalid", "outside_territory",
-                                  "group_outside_village", "village_without_groups", "multipart",
-                                  "sliver")
+PROBLEM_TYPES: tuple[str, ...] = get_args(ProblemType)
+_SLIVERABLE = ("gap", "overlap", "outside_territory", "group_outside_village", "grid_sliver")
+_MEASURE_STEP_DEG = 0.002  # densify to ~200 m before measuring (error < 1e-5 m per edge)
 _NEAR_DEG = 1e-7  # a grid this close (degrees, ~1 cm) to a gap is one of the grids around it
 _M2_PER_DEG2 = (math.pi / 180.0 * 6_371_008.8) ** 2  # spherical, for pre-filtering only
+_NAMES = {1: "village", 2: "group"}
 _POINT_RE = re.compile(r"\[\s*([-+0-9.eE]+)\s+([-+0-9.eE]+)\s*\]")
 Objs = NDArray[np.object_]
 
@@ -98,42 +103,38 @@ class Problem:
 class _Found:
     """Problems collected in degrees; areas and slivers are resolved in :meth:`problems`."""
 
-    rows: list[tuple[str, int | None, list[str], Any, str, str | None]] = field(default_factory=list)
+    rows: list[tuple[str, int, list[str], Any, str, str | None]] = field(default_factory=list)
 
-    def add(self, kind: str, level: int | None, codes: list[str], geom: Any, detail: str,
+    def add(self, kind: str, level: int, codes: list[str], geom: Any, detail: str,
             location: str | None = None) -> None:
         self.rows.append((kind, level, sorted(set(codes)), geom, detail, location))
 
     def problems(self, tolerance_m2: float) -> list[Problem]:
-        if not self.rows:
-            return []
         geoms = np.array([r[3] for r in self.rows], dtype=object)
-        metric, _ = to_metric(geoms)
-        area, perim = shapely.area(metric), shapely.length(metric)
+        area, perim = np.zeros(len(geoms)), np.zeros(len(geoms))
+        some = ~shapely.is_empty(geoms) & ~shapely.is_missing(geoms)
+        if some.any():  # edges are straight in storage degrees: densify, then measure in UTM
+            metric, _ = to_metric(shapely.segmentize(geoms[some], _MEASURE_STEP_DEG))
+            area[some], perim[some] = shapely.area(metric), shapely.length(metric)
         with np.errstate(divide="ignore", invalid="ignore"):
             pp = np.where(perim > 0, 4 * np.pi * area / perim ** 2, 0.0)
         thin = (pp < settings.SLIVER_THINNESS) & (area < settings.SLIVER_MAX_AREA_M2)
         points = shapely.point_on_surface(geoms)
         out = []
         for i, (kind, level, codes, _, detail, loc) in enumerate(self.rows):
-            if kind in ("gap", "overlap", "outside_territory", "group_outside_village") \
-                    and area[i] <= tolerance_m2:
+            if (kind in _SLIVERABLE[:4] and area[i] <= tolerance_m2) \
+                    or (kind == "grid_sliver" and not thin[i]):
                 continue
-            if kind == "grid_sliver" and not thin[i]:
-                continue
-            if kind in ("gap", "overlap", "grid_sliver") and thin[i]:
-                what = {"grid_sliver": "grid"}.get(kind, kind)
-                detail = f"{what} is a sliver: Polsby-Popper {pp[i]:.4f} < " \
+            if kind in _SLIVERABLE and thin[i]:
+                detail = f"{detail}; a sliver: Polsby-Popper {pp[i]:.4f} < " \
                          f"{settings.SLIVER_THINNESS}, area {area[i]:.1f} m² < " \
-                         f"{settings.SLIVER_MAX_AREA_M2} m²; {detail}"
+                         f"{settings.SLIVER_MAX_AREA_M2:g} m²"
                 kind = "sliver"
             severity = "warning" if kind == "multipart" else "error"
             out.append(Problem(kind, severity, level, codes, float(area[i]),
                                loc or shapely.to_wkt(points[i], rounding_precision=9), detail))
-        order = {"error": 0, "warning": 1}
-        out.sort(key=lambda p: (order[p.severity], PROBLEM_TYPES.index(p.type), p.level or 0,
-                                p.codes, p.location))
-        return out
+        return sorted(out, key=lambda p: (p.severity != "error", PROBLEM_TYPES.index(p.type),
+                                          p.level or 0, p.codes, p.location))
 
 
 def _polygonal(geoms: Any) -> Objs:
@@ -167,23 +168,18 @@ def _read(gdf: Any, level: int, found: _Found) -> tuple[NDArray[np.str_], Objs, 
     geoms = np.asarray(gdf.geometry.values, dtype=object)
     polygonal = np.isin(shapely.get_type_id(geoms), [3, 6]) & ~shapely.is_empty(geoms)
     for i in np.flatnonzero(~polygonal):
-        kind = "missing" if geoms[i] is None else f"empty or not polygonal ({geoms[i].geom_type})"
-        found.add("invalid", level, [codes[i]], shapely.MultiPolygon(), f"geometry {kind}",
-                  location="POINT EMPTY")
-    reason = shapely.is_valid_reason(geoms)
-    bad = np.flatnonzero(polygonal & (reason != "Valid Geometry"))
+        what = "missing" if geoms[i] is None else f"empty or not polygonal ({geoms[i].geom_type})"
+        found.add("invalid", level, [codes[i]], shapely.MultiPolygon(), f"geometry {what}",
+                  "POINT EMPTY")
+    bad = polygonal & ~shapely.is_valid(geoms)
     geoms = geoms.copy()
-    if bad.size:
-        geoms[bad] = _polygonal(shapely.make_valid(geoms[bad]))
-        for i in bad:
-            m = _POINT_RE.search(reason[i])
-            loc = f"POINT ({m.group(1)} {m.group(2)})" if m else None
-            found.add("invalid", level, [codes[i]], geoms[i], f"invalid geometry: {reason[i]} "
-                      "(checked further as repaired by make_valid)", location=loc)
+    geoms[bad] = _polygonal(shapely.make_valid(geoms[bad]))
+    for i, why in zip(np.flatnonzero(bad), shapely.is_valid_reason(gdf.geometry.values[bad])):
+        m = _POINT_RE.search(why)
+        found.add("invalid", level, [codes[i]], geoms[i], f"invalid geometry: {why} (checked "
+                  "further as repaired by make_valid)", m and f"POINT ({m[1]} {m[2]})")
     ok = polygonal & ~shapely.is_empty(geoms)
-    ok_invalid = np.zeros(len(geoms), bool)
-    ok_invalid[bad] = True
-    _grid_checks(codes[ok & ~ok_invalid], geoms[ok & ~ok_invalid], level, found)
+    _grid_checks(codes[ok & ~bad], geoms[ok & ~bad], level, found)
     return codes[ok], geoms[ok], parents[ok]
 
 
@@ -195,20 +191,16 @@ def _grid_checks(codes: NDArray[np.str_], geoms: Objs, level: int, found: _Found
         areas = shapely.area(parts)
         rest = np.argsort(areas)[::-1][1:]
         found.add("multipart", level, [codes[i]], shapely.MultiPolygon(list(parts[rest])),
-                  f"{len(parts)} separate parts (exclaves are legal); area is that of the "
-                  "parts other than the largest", location=shapely.to_wkt(
-                      shapely.point_on_surface(parts[rest[0]]), rounding_precision=9))
+                  f"{len(parts)} separate parts (legal exclaves); area: all but the largest",
+                  shapely.to_wkt(shapely.point_on_surface(parts[rest[0]]), rounding_precision=9))
     b = shapely.bounds(geoms)
     approx = shapely.area(geoms) * _M2_PER_DEG2 * np.cos(np.radians((b[:, 1] + b[:, 3]) / 2))
     for i in np.flatnonzero(approx < 2 * settings.SLIVER_MAX_AREA_M2):
         found.add("grid_sliver", level, [codes[i]], geoms[i], f"thin, small {_NAMES[level]}")
 
 
-_NAMES = {1: "village", 2: "group"}
-
-
 def _mix(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
-    """64-bit hash of two uint64 arrays (splitmix64 finaliser); wraps around by design."""
+    """64-bit hash of two uint64 arrays (splitmix64 finaliser; overflow wraps by design)."""
     h = (a * np.uint64(0x9E3779B97F4A7C15)) ^ (b + np.uint64(0x632BE59BD9B4E019))
     h ^= h >> np.uint64(30)
     h *= np.uint64(0xBF58476D1CE4E5B9)
@@ -217,63 +209,76 @@ def _mix(a: NDArray[np.uint64], b: NDArray[np.uint64]) -> NDArray[np.uint64]:
     return h ^ (h >> np.uint64(31))
 
 
-def _segments(geoms: Objs, box: NDArray[np.int64], sign: int) -> tuple[NDArray[Any], ...]:
-    """Oriented boundary segments of ``geoms`` (exteriors counter-clockwise × ``sign``).
+@dataclass
+class _Segs:
+    """Boundary segments of polygons (exteriors counter-clockwise): hashes of the ordered
+    endpoints ``lo`` < ``hi`` (equal coordinates, equal hashes), ``fwd`` +1 when walked
+    lo → hi, else -1, and the ``owner`` polygon's index."""
 
-    Returns (key, direction ±1, owner index, canonical coordinates x0 y0 x1 y1 + box) where
-    ``key`` hashes the unordered segment together with its container ``box[owner]``.
+    lo: NDArray[np.uint64]
+    hi: NDArray[np.uint64]
+    fwd: NDArray[np.int8]  # ±1
+    owner: NDArray[np.int64]
+
+    @classmethod
+    def of(cls, geoms: Objs) -> _Segs:  # noqa: D102
+        parts, pidx = shapely.get_parts(shapely.orient_polygons(geoms), return_index=True)
+        rings, ridx = shapely.get_rings(parts, return_index=True)
+        xy, cidx = shapely.get_coordinates(rings, return_index=True)
+        u = np.ascontiguousarray(xy).view(np.uint64).reshape(-1, 2)
+        hv = _mix(u[:, 0], u[:, 1])
+        s = np.flatnonzero((cidx[:-1] == cidx[1:]) & (hv[:-1] != hv[1:]))
+        ha, hb = hv[s], hv[s + 1]
+        fwd = ha < hb
+        return cls(np.where(fwd, ha, hb), np.where(fwd, hb, ha),
+                   np.where(fwd, 1, -1).astype(np.int8), pidx[ridx[cidx[s]]])
+
+    def subset(self, keep: NDArray[np.bool_]) -> _Segs:
+        """Segments of the polygons where ``keep``, owners renumbered among those."""
+        m = keep[self.owner]
+        return _Segs(self.lo[m], self.hi[m], self.fwd[m], (np.cumsum(keep) - 1)[self.owner[m]])
+
+
+def _unmatched(*sets: tuple[_Segs, NDArray[np.int64], int, int]) -> list[NDArray[np.bool_]]:
+    """For each (segments, container of each polygon, sign, n polygons) set, which polygons
+    own a segment that does not cancel.
+
+    A segment cancels when its directions (× sign), summed over everything in the same
+    container, give zero. A second, independent key guards against hash collisions.
     """
-    parts, pidx = shapely.get_parts(shapely.orient_polygons(geoms), return_index=True)
-    rings, ridx = shapely.get_rings(parts, return_index=True)
-    xy, cidx = shapely.get_coordinates(rings, return_index=True)
-    owner = pidx[ridx[cidx]]
-    s = np.flatnonzero((cidx[:-1] == cidx[1:]) & (xy[:-1] != xy[1:]).any(axis=1))
-    u = np.ascontiguousarray(xy).view(np.uint64).reshape(-1, 2)
-    hv = _mix(u[:, 0], u[:, 1])
-    ha, hb = hv[s], hv[s + 1]
-    fwd = ha < hb
-    lo, hi = np.where(fwd, s, s + 1), np.where(fwd, s + 1, s)
-    c = box[owner[s]]
-    key = _mix(_mix(hv[lo], hv[hi]), c.astype(np.uint64))
-    canon = np.column_stack([xy[lo], xy[hi], c.astype(float)])
-    return key, np.where(fwd, sign, -sign).astype(np.int32), owner[s], canon
-
-
-def _unmatched(*sets: tuple[Objs, NDArray[np.int64], int]) -> list[NDArray[np.bool_]]:
-    """For each (geoms, container id, sign) set, which geometries own a non-cancelling segment.
-
-    A segment cancels when its directions, summed over everything in the same container,
-    give zero. Hash collisions are caught by comparing exact coordinates (then flagged).
-    """
-    segs = [_segments(g, b, sgn) for g, b, sgn in sets]
-    key = np.concatenate([s[0] for s in segs])
-    code, uniq = pd.factorize(key)
-    net = np.bincount(code, weights=np.concatenate([s[1] for s in segs]), minlength=len(uniq))
-    canon = np.concatenate([s[3] for s in segs])
+    k1, k2, w = [], [], []
+    for sg, box, sign, _ in sets:
+        c = box[sg.owner].astype(np.uint64)
+        k1.append(sg.lo * np.uint64(0x9E3779B97F4A7C15) + sg.hi + c * np.uint64(0xD6E8FEB86659FD93))
+        k2.append(_mix(sg.hi ^ (c << np.uint64(40)), sg.lo))
+        w.append(sg.fwd if sign > 0 else -sg.fwd)
+    code, uniq = pd.factorize(np.concatenate(k1))
+    net = np.bincount(code, weights=np.concatenate(w), minlength=len(uniq))
+    key2 = np.concatenate(k2)
     first = np.empty(len(uniq), np.int64)
     first[code[::-1]] = np.arange(len(code))[::-1]
-    clash = ~(canon == canon[first[code]]).all(axis=1)
-    bad = (net != 0)[code] | np.isin(code, code[clash])
-    out, start = [], 0
-    for (g, _, _), s in zip(sets, segs):
-        flags = np.zeros(len(g), bool)
-        flags[s[2][bad[start:start + len(s[0])]]] = True
-        out.append(flags)
-        start += len(s[0])
-    return out
+    bad = net != 0
+    bad[code[key2 != key2[first[code]]]] = True  # clash: flag, never hide
+    per_set = np.split(bad[code], np.cumsum([len(sg.owner) for sg, *_ in sets])[:-1])
+    return [np.bincount(sg.owner[b], minlength=n) > 0 for (sg, _, _, n), b in zip(sets, per_set)]
 
 
 def _tiling(g: Objs, gcodes: NDArray[np.str_], box: NDArray[np.int64], cont: Objs,
-            ccodes: list[str | None], level: int, found: _Found) -> None:
+            ccodes: list[str | None], level: int, found: _Found,
+            segs: tuple[_Segs, _Segs]) -> None:
     """Report how the grids ``g`` fail to tile their containers ``cont[box]``.
 
     Level 1: the containers are the territory (one, code None); level 2: the villages.
     """
-    g_bad, c_bad = _unmatched((g, box, 1), (cont, np.arange(len(cont)), -1))
+    g_bad, c_bad = _unmatched((segs[0], box, 1, len(g)),
+                              (segs[1], np.arange(len(cont)), -1, len(cont)))
     boxes = np.unique(np.r_[np.flatnonzero(c_bad), box[g_bad]]).astype(int)
     if boxes.size == 0:
         return
-    extra = (lambda k: [ccodes[k]]) if level == 2 else (lambda k: [])
+
+    def ctx(k: int) -> tuple[list[str], str]:  # codes to list with the problem, container name
+        return ([ccodes[k]], f"village {ccodes[k]}") if ccodes[k] else ([], "the territory")
+
     shapely.prepare(cont)
     tree = shapely.STRtree(g)
     cand = np.flatnonzero(g_bad)
@@ -282,9 +287,8 @@ def _tiling(g: Objs, gcodes: NDArray[np.str_], box: NDArray[np.int64], cont: Obj
     diff = _polygonal(shapely.difference(g[out], cont[box[out]]))
     kind = "outside_territory" if level == 1 else "group_outside_village"
     for i, d in zip(out, diff):
-        where = "the territory" if level == 1 else f"its village {ccodes[box[i]]}"
-        found.add(kind, level, [gcodes[i], *extra(box[i])], d, f"part of {_NAMES[level]} "
-                  f"{gcodes[i]} lies outside {where}")
+        found.add(kind, level, [gcodes[i], *ctx(box[i])[0]], d,
+                  f"part of {_NAMES[level]} {gcodes[i]} lies outside {ctx(box[i])[1]}")
     # overlapping pairs (at least one of them owns a non-cancelling segment)
     qi, qj = tree.query(g[cand], predicate="intersects")
     a, b = np.minimum(cand[qi], qj), np.maximum(cand[qi], qj)
@@ -293,7 +297,7 @@ def _tiling(g: Objs, gcodes: NDArray[np.str_], box: NDArray[np.int64], cont: Obj
         inter = _polygonal(shapely.intersection(g[pairs[:, 0]], g[pairs[:, 1]]))
         for (i, j), x in zip(pairs, inter):
             if not x.is_empty:
-                found.add("overlap", level, [gcodes[i], gcodes[j], *extra(box[i])], x,
+                found.add("overlap", level, [gcodes[i], gcodes[j], *ctx(box[i])[0]], x,
                           f"{_NAMES[level]}s {gcodes[i]} and {gcodes[j]} overlap")
     # gaps: pieces of container − (its flagged grids) that no unflagged grid touches
     table = np.full((len(boxes), max(1, np.bincount(box[cand]).max(initial=0))), None, object)
@@ -307,25 +311,36 @@ def _tiling(g: Objs, gcodes: NDArray[np.str_], box: NDArray[np.int64], cont: Obj
     covered = np.unique(pi[~g_bad[gj] & (box[gj] == pbox[pi])])
     gaps = np.setdiff1d(np.arange(len(pieces)), covered)
     gi, nj = tree.query(pieces[gaps], predicate="dwithin", distance=_NEAR_DEG)
-    near = pd.Series(gcodes[nj]).groupby(gi).agg(list) if len(gi) else pd.Series(dtype=object)
+    same = box[nj] == pbox[gaps[gi]]
+    around = pd.Series(gcodes[nj[same]], dtype=object).groupby(gi[same]).agg(list)
     for k, p in enumerate(gaps):
-        around = [c for c, n in zip(near.get(k, []), nj[gi == k]) if box[n] == pbox[p]]
-        where = "the territory" if level == 1 else f"village {ccodes[pbox[p]]}"
-        found.add("gap", level, around + extra(pbox[p]), pieces[p],
-                  f"part of {where} not covered by any {_NAMES[level]}")
+        found.add("gap", level, around.get(k, []) + ctx(pbox[p])[0], pieces[p],
+                  f"part of {ctx(pbox[p])[1]} not covered by any {_NAMES[level]}")
 
 
-def _territory(territory: Any, villages: Objs) -> tuple[Any, bool]:
-    """The level-1 container and whether it was given (else: the villages, holes filled)."""
+def _territory(territory: Any, villages: Objs, vsegs: _Segs) -> Objs:
+    """The level-1 container (1-array): the territory, or else the villages' union with its
+    holes filled (a fast coverage union, certified by the segment check, else a full union).
+    """
     if territory is not None:
         if hasattr(territory, "geometry"):  # GeoSeries / GeoDataFrame
             territory = shapely.union_all(np.asarray(territory.geometry.values, dtype=object))
-        if not territory.is_valid:
-            territory = _polygonal(shapely.make_valid(np.array([territory], dtype=object)))[0]
-        return territory, True
-    union = shapely.union_all(villages)
-    shells = [shapely.Polygon(p.exterior) for p in shapely.get_parts(_polygonal([union])[0])]
-    return shapely.union_all(np.array(shells, dtype=object)), False
+        terr = np.array([territory], dtype=object)
+        return terr if shapely.is_valid(territory) else _polygonal(shapely.make_valid(terr))
+
+    def filled(union: Any) -> Objs:
+        shells = shapely.polygons(shapely.get_exterior_ring(shapely.get_parts(union)))
+        return np.array([shapely.union_all(shells)], dtype=object)
+
+    try:
+        terr = filled(shapely.coverage_union_all(villages))
+        g_bad, t_bad = _unmatched((vsegs, np.zeros(len(villages), np.int64), 1, len(villages)),
+                                  (_Segs.of(terr), np.zeros(1, np.int64), -1, 1))
+        if not (g_bad.any() or t_bad.any()):
+            return terr
+    except shapely.errors.GEOSException:
+        pass
+    return filled(_polygonal([shapely.union_all(villages)])[0])
 
 
 def validate(villages: Any, groups: Any = None, territory: Any = None,
@@ -341,7 +356,7 @@ def validate(villages: Any, groups: Any = None, territory: Any = None,
         None or empty: level 2 is not checked (and no ``village_without_groups``).
     territory : shapely geometry, GeoSeries or None
         The area the villages must cover (EPSG:4490). None: only holes enclosed by the
-        villages count as gaps and nothing is "outside" (slower: the union is computed).
+        villages count as gaps and nothing is "outside".
     tolerance_m2 : float, optional
         Gaps, overlaps and outside parts up to this area (m²) are not reported; default
         :data:`gis.settings.GAP_TOLERANCE_M2`.
@@ -355,16 +370,20 @@ def validate(villages: Any, groups: Any = None, territory: Any = None,
     found = _Found()
     vcodes, vgeoms, _ = _read(villages, 1, found)
     gcodes, ggeoms, parents = _read(groups, 2, found)
+    vsegs = _Segs.of(vgeoms)
     if len(vgeoms):
-        terr, _ = _territory(territory, vgeoms)
-        _tiling(vgeoms, vcodes, np.zeros(len(vgeoms), np.int64),
-                np.array([terr], dtype=object), [None], 1, found)
+        terr = _territory(territory, vgeoms, vsegs)
+        _tiling(vgeoms, vcodes, np.zeros(len(vgeoms), np.int64), terr, [None], 1, found,
+                (vsegs, _Segs.of(terr)))
+    elif territory is not None:
+        found.add("gap", 1, [], _territory(territory, vgeoms, vsegs)[0], "no villages at all")
     if groups is not None and len(groups):
-        vindex = pd.Index(vcodes)
-        box = vindex.get_indexer(pd.Series(parents).astype(str).to_numpy())
+        first = pd.Series(np.arange(len(vcodes)), index=vcodes)
+        first = first[~first.index.duplicated()]
+        box = first.reindex(pd.Series(parents).astype(str)).fillna(-1).to_numpy(np.int64)
         for i in np.flatnonzero(box < 0):
-            found.add("group_outside_village", 2, [gcodes[i]], ggeoms[i],
-                      f"group {gcodes[i]}: its village {parents[i]!r} is not among the villages")
+            found.add("group_outside_village", 2, [gcodes[i]], ggeoms[i], f"group {gcodes[i]}:"
+                      f" its village {parents[i]!r} is not among the villages (with a geometry)")
         has = np.zeros(len(vcodes), bool)
         has[box[box >= 0]] = True
         for k in np.flatnonzero(~has):
@@ -374,5 +393,5 @@ def validate(villages: Any, groups: Any = None, territory: Any = None,
             keep = box >= 0
             renum = np.cumsum(has) - 1
             _tiling(ggeoms[keep], gcodes[keep], renum[box[keep]], vgeoms[has],
-                    list(vcodes[has]), 2, found)
+                    list(vcodes[has]), 2, found, (_Segs.of(ggeoms[keep]), vsegs.subset(has)))
     return found.problems(tol)

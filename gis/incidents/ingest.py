@@ -17,7 +17,7 @@ from gis.store.bulk import copy_rows
 
 COLUMNS = ["adcode", "source", "source_id", "kind", "occurred_at", "reported_at", "status",
            "address", "description", "reporter", "village_code", "group_code",
-           "location_flag", "geom"]
+           "location_flag", "geom", "resolved_at", "closed_at", "satisfaction", "feedback"]
 
 REQUIRED = ["source", "source_id", "kind", "occurred_at", "lon", "lat"]
 
@@ -54,10 +54,14 @@ def _iso(values: pd.Series) -> list[str | None]:
     return [None if pd.isna(t) else t.isoformat() for t in ts]
 
 
+def _iso_opt(df: pd.DataFrame, col: str) -> list[str | None]:
+    return _iso(df[col]) if col in df else [None] * len(df)
+
+
 def _text(df: pd.DataFrame, col: str) -> list[object]:
     if col not in df:
         return [None] * len(df)
-    return [None if (v is None or (isinstance(v, float) and np.isnan(v))) else str(v)
+    return [None if (v is None or (not isinstance(v, str) and pd.isna(v))) else str(v)
             for v in df[col]]
 
 
@@ -67,7 +71,8 @@ def ingest_frame(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLo
     """Geocode and insert incidents inside the caller's transaction.
 
     ``df`` needs source, source_id, kind, occurred_at (tz-aware or UTC), lon, lat (EPSG:4490
-    degrees); optional reported_at, status, address, description, reporter. Rows whose
+    degrees); optional reported_at, status, address, description, reporter, resolved_at,
+    closed_at, satisfaction, feedback. Rows whose
     (source, source_id) already exist are skipped, so a re-run adds nothing twice. Rows are
     COPYed into a temporary table in batches, then moved with ``on conflict do nothing``.
     ``progress`` is called with the number of rows done after each batch.
@@ -97,6 +102,8 @@ def ingest_frame(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLo
                    [s or "received" for s in status], _text(part, "address"),
                    _text(part, "description"), _text(part, "reporter"),
                    part["village_code"], part["group_code"], part["location_flag"], hexes,
+                   _iso_opt(part, "resolved_at"), _iso_opt(part, "closed_at"),
+                   _text(part, "satisfaction"), _text(part, "feedback"),
                    strict=True)
         copy_rows(conn, "incident_in", COLUMNS, rows)
         if progress:

@@ -12,6 +12,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gis.settings import STORAGE_SRID
@@ -154,4 +155,68 @@ class Incident(Base):
     group_code: Mapped[str | None] = mapped_column(sa.String(20), index=True)
     location_flag: Mapped[str] = mapped_column(sa.String(16), default="ok")
     geom = mapped_column(_geom("POINT"), nullable=True)
-    __table_args__ = (sa.UniqueConstraint("source", "source_id", name="uq_incident_source"),)
+    # --- workflow (gis.incidents.workflow / gis.incidents.escalation) ---
+    level: Mapped[str] = mapped_column(sa.String(10), server_default="village")
+    """Level handling / supervising it now: village | township | county (escalation ladder)."""
+    unit_type: Mapped[str | None] = mapped_column(sa.String(24))
+    """Type of the unit it is dispatched to (keys of settings.WORKFLOW_UNIT_TYPES)."""
+    unit_code: Mapped[str | None] = mapped_column(sa.String(32))
+    unit_name: Mapped[str | None] = mapped_column(sa.Text)
+    step_seq: Mapped[int] = mapped_column(sa.Integer, server_default="0")
+    """Number of the current step; +1 on every transition and every escalation."""
+    step_started_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    step_due_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    """Time limit of the current step; null when closed (no clock running)."""
+    alert_stage: Mapped[int] = mapped_column(sa.SmallInteger, server_default="0")
+    """Notices issued in the current step: 0 none, 1 reminder, 2 reminder and warning."""
+    feedback: Mapped[str | None] = mapped_column(sa.Text)
+    satisfaction: Mapped[str | None] = mapped_column(sa.String(12))
+    resolved_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    updated_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    __table_args__ = (
+        sa.UniqueConstraint("source", "source_id", name="uq_incident_source"),
+        sa.CheckConstraint("status in ('received','dispatched','in_progress','resolved',"
+                           "'followed_up','closed','reopened')", name="ck_incident_status"),
+        sa.CheckConstraint("level in ('village','township','county')",
+                           name="ck_incident_level"),
+        sa.CheckConstraint("satisfaction in ('satisfied','basically','unsatisfied')",
+                           name="ck_incident_satisfaction"),
+        sa.Index("ix_incident_step_due_at", "step_due_at",
+                 postgresql_where=sa.text("step_due_at is not null")),
+        sa.Index("ix_incident_clock_pending", "id",
+                 postgresql_where=sa.text("step_started_at is null")),
+    )
+
+
+class IncidentEvent(Base):
+    """Append-only audit trail of the incident workflow (全时跟踪、全程记录、全线留存).
+
+    One row per transition (``kind='transition'``, with ``action``), reminder, warning and
+    escalation. ``step_seq`` is the incident step the event belongs to (for a transition or an
+    escalation: the step it ends); ``(incident_id, step_seq, kind)`` is unique, which makes
+    the scheduler idempotent. ``level`` is the level after the event. ``at`` is when it
+    happened (for scheduler notices: the moment the rule fired), ``recorded_at`` the
+    database time of the insert. A trigger refuses UPDATE, DELETE and TRUNCATE.
+    """
+
+    __tablename__ = "incident_event"
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    adcode: Mapped[str] = mapped_column(ADCODE, index=True)
+    incident_id: Mapped[int] = mapped_column(sa.BigInteger, sa.ForeignKey("incident.id"))
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), index=True)
+    recorded_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True),
+                                                  server_default=sa.func.now())
+    actor: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(12))
+    action: Mapped[str | None] = mapped_column(sa.String(16))
+    from_status: Mapped[str | None] = mapped_column(sa.String(16))
+    to_status: Mapped[str | None] = mapped_column(sa.String(16))
+    level: Mapped[str] = mapped_column(sa.String(10))
+    step_seq: Mapped[int] = mapped_column(sa.Integer)
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    __table_args__ = (
+        sa.UniqueConstraint("incident_id", "step_seq", "kind", name="uq_incident_event_step"),
+        sa.CheckConstraint("kind in ('transition','reminder','warning','escalation')",
+                           name="ck_incident_event_kind"),
+    )

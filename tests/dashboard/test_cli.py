@@ -104,3 +104,37 @@ def test_bench_geocode_prints_one_json_line(on_db, demo_db_url: str) -> None:
     r = last_json(res.output)
     assert r["points"] == 20_000 and r["mismatches"] == 0 and r["baseline"] == "geopandas.sjoin"
     assert r["ratio"] > 0
+
+
+def test_grids_validate_demo_is_clean(on_db, demo_db_url: str) -> None:
+    on_db(demo_db_url)
+
+    res = runner.invoke(app, ["grids", "validate", "--json"])
+
+    assert res.exit_code == 0, res.output
+    assert last_json_list(res.output) == []
+
+
+def test_grids_validate_reports_an_overlap_and_exits_1(on_db, db_url: str,
+                                                       tmp_path: Path) -> None:
+    on_db(db_url)
+    a = shapely.box(100.40, 38.90, 100.42, 38.92)
+    b = shapely.box(100.419, 38.90, 100.44, 38.92)  # overlaps a by 0.001° × 0.02°
+    gpd.GeoDataFrame({"code": ["990203001001", "990203001002"], "name": ["东村", "西村"]},
+                     geometry=[a, b], crs=4326).to_file(tmp_path / "v.geojson")
+    imported = runner.invoke(app, ["grids", "import", str(tmp_path / "v.geojson"), "--level",
+                                   "village", "--json"])
+    vid = last_json(imported.output)["version"]
+
+    res = runner.invoke(app, ["grids", "validate", "--version", str(vid), "--json"])
+
+    assert res.exit_code == 1, res.output
+    problems = last_json_list(res.output)
+    overlaps = [p for p in problems if p["type"] == "overlap"]
+    assert len(overlaps) == 1 and overlaps[0]["codes"] == ["990203001001", "990203001002"]
+    want = gpd.GeoSeries([a.intersection(b)], crs=4326).to_crs(32647).area.iloc[0]
+    assert overlaps[0]["area_m2"] == pytest.approx(want, rel=0.01)
+
+
+def last_json_list(output: str) -> list:
+    return json.loads(output.strip().splitlines()[-1])
