@@ -18,6 +18,7 @@ import flask
 from dash import Input, Output, dcc, html
 
 from dashboard import data
+from dashboard.scheduler import start_escalation_thread
 from gis import settings
 from layers.i18n import LANGS, normalise_lang, t
 from layers.leaflet import write_assets
@@ -45,6 +46,8 @@ class AppConfig:
         Browser title (default: the translated application title).
     adcode : str or None
         County shown (default: the county of any grid version in force).
+    escalation_interval_s : float or None
+        Seconds between runs of the escalation scheduler in the server; None: off.
     """
 
     database_url: str | None = None
@@ -53,6 +56,7 @@ class AppConfig:
     lang: str = "zh"
     title: str | None = None
     adcode: str | None = None
+    escalation_interval_s: float | None = 60.0
 
 
 def _lang_switch(lang: str) -> dcc.RadioItems:
@@ -118,6 +122,8 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     app.layout = shell(config)
     _register_shell_callbacks(app)
     data.register_routes(server)
+    if config.escalation_interval_s:
+        start_escalation_thread(data.engine, config.escalation_interval_s)
     return app
 
 

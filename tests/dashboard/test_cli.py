@@ -138,3 +138,13 @@ def test_grids_validate_reports_an_overlap_and_exits_1(on_db, db_url: str,
 
 def last_json_list(output: str) -> list:
     return json.loads(output.strip().splitlines()[-1])
+
+
+def test_escalate_cli_is_idempotent(on_db, db_url: str) -> None:
+    on_db(db_url)
+
+    first = runner.invoke(app, ["escalate", "--json", "--at", "2030-01-01T00:00:00+00:00"])
+    again = runner.invoke(app, ["escalate", "--json", "--at", "2030-01-01T00:00:00+00:00"])
+
+    assert first.exit_code == 0 and again.exit_code == 0, first.output
+    assert last_json(again.output)["events"] == 0
