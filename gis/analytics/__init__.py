@@ -1,0 +1,20 @@
+"""Analyses leaders ask for, as pure functions (no database, no UI).
+
+- :mod:`gis.analytics.hotspots` — Getis-Ord Gi* hot spots of grid counts / rates (esda).
+- :mod:`gis.analytics.kde` — kernel density of incidents: raster and contour bands.
+- :mod:`gis.analytics.emerging` — emerging hot spots over weeks (Gi* + Mann-Kendall).
+- :mod:`gis.analytics.rings` — 5 km / 10 km response rings and villages outside them.
+"""
+
+from __future__ import annotations
+
+from gis.analytics.emerging import PATTERNS, emerging_hotspots, space_time_cube
+from gis.analytics.hotspots import build_weights, class_names, counts_per_grid, gi_star
+from gis.analytics.kde import KdeGrid, kde_contours, kde_surface, silverman_bandwidth
+from gis.analytics.rings import nearest_posts, response_rings, villages_outside_rings
+
+__all__ = [
+    "PATTERNS", "KdeGrid", "build_weights", "class_names", "counts_per_grid",
+    "emerging_hotspots", "gi_star", "kde_contours", "kde_surface", "nearest_posts",
+    "response_rings", "silverman_bandwidth", "space_time_cube", "villages_outside_rings",
+]
