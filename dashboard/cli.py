@@ -256,7 +256,7 @@ def geocode(
                         "grid_version": s.version_id}, as_json)
 
 
-from dashboard import cli_balance, cli_incidents, cli_plan  # noqa: E402,F401  (register commands)
+from dashboard import cli_analyze, cli_balance, cli_incidents, cli_plan  # noqa: E402,F401,I001
 from dashboard.cli_run import bench_geocode, demo, serve  # noqa: E402,F401
 
 
