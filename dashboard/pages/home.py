@@ -120,7 +120,9 @@ for _layer_id in GATED:
 
 clientside_callback(
     """function(n, lang) {
-        const d = new Date();
+        // wall-clock time in Asia/Shanghai (UTC+8), whatever the browser's zone
+        const now = new Date();
+        const d = new Date(now.getTime() + (480 + now.getTimezoneOffset()) * 60000);
         const p = (x) => String(x).padStart(2, '0');
         const days = (lang === 'en') ? ['Sun', 'Mon', 'Tue', 'Wed', 'Thu', 'Fri', 'Sat']
                                      : ['日', '一', '二', '三', '四', '五', '六'];
