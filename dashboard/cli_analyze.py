@@ -80,3 +80,4 @@ def bench_analytics(weeks: Annotated[int, typer.Option(help="Weeks of incidents.
             res[name] = round(time.perf_counter() - t0, 3)
         res["grids"] = len(out)
     print(json.dumps(res))
+from dashboard import cli_forces  # noqa: E402,F401,I001

@@ -255,3 +255,222 @@ smaller lead scales the confidence down in proportion (two equal candidates → 
 
 ADDRESS_CACHE_SIZE: int = 200_000
 """Distinct normalised addresses whose match the matcher keeps in memory."""
+
+# --- Incident intake: files and the HTTP endpoint (gis.incidents.intake) -------------------
+
+INTAKE_DEDUPE_DISTANCE_M: float = 100.0
+"""Reports of the same kind closer than this (metres, on the WGS84 spheroid) to an incident
+and within :data:`INTAKE_DEDUPE_WINDOW_MIN` of its time are one event: they are attached to
+that incident as extra reports (table ``incident_report``) instead of opening new incidents.
+0 turns deduplication off."""
+
+INTAKE_DEDUPE_WINDOW_MIN: float = 30.0
+"""Time window of deduplication, minutes either side of the incident's ``occurred_at``."""
+
+INTAKE_MIN_COORD_DECIMALS: int = 4
+"""Least number of decimals of a longitude / latitude in degrees; fewer is rejected as too
+imprecise (4 decimals ≈ 10 m, 3 ≈ 100 m). Numbers stored as numbers (XLSX cells, GeoJSON)
+are judged by their shortest text form, so trailing zeros there cannot be seen."""
+
+INTAKE_FIX_SWAPPED: bool = False
+"""Rows whose lat/lon are swapped (the swapped point falls inside the territory) are rejected
+with that reason; True swaps them back and accepts them instead (``--fix-swapped``)."""
+
+INTAKE_TIMEZONE: str = "Asia/Shanghai"
+"""Time zone of times given without an offset (Beijing time, UTC+8)."""
+
+INTAKE_FUTURE_TOLERANCE_MIN: float = 5.0
+"""A time later than now plus this many minutes (clock skew of the sender) is rejected as in
+the future."""
+
+INTAKE_BATCH_ROWS: int = 50_000
+"""Rows per COPY batch of an import (progress is reported after each batch)."""
+
+INTAKE_MAX_UPLOAD_BYTES: int = 5 * 1024 * 1024
+"""Largest body accepted by ``POST /api/incidents`` (bytes); larger gets 413."""
+
+INTAKE_MAX_API_ITEMS: int = 10_000
+"""Most incidents in one ``POST /api/incidents`` request; more gets 413."""
+
+INTAKE_REJECTS_SHOWN: int = 20
+"""Rejected rows listed by ``wangge incidents import`` (all of them are in the rejected file)."""
+
+# --- Grid balance metrics (gis.grids.metrics, wangge grids report) -------------------------
+
+VILLAGE_HOUSEHOLDS_RANGE: tuple[int, int] = (300, 3000)
+"""Target households of a level-1 grid (administrative village): too_small below, too_large
+above. The source documents give no figure for villages; this is the project's default
+(most administrative villages hold a few hundred to a few thousand households). As with
+:data:`GROUP_HOUSEHOLDS_RANGE`, both bounds are inclusive: a village of exactly 300 or 3000
+households is within target."""
+
+GROUP_AREA_KM2_RANGE: tuple[float | None, float | None] | None = None
+"""(min, max) area of a level-2 grid, km², for the too_small / too_large flags (inclusive
+bounds; either end None = no bound). None (default): area is not checked."""
+
+VILLAGE_AREA_KM2_RANGE: tuple[float | None, float | None] | None = None
+"""(min, max) area of a level-1 grid, km², as :data:`GROUP_AREA_KM2_RANGE`. None: unchecked."""
+
+RESIDENTS_PER_WORKER_TARGET: float | None = None
+"""Most residents per grid worker (网格员); a grid above it is flagged too_large with that
+reason. None (default): not checked, the figure is only reported."""
+
+WORKERS_PER_GROUP_GRID: int = 1
+"""Grid workers counted for a level-2 grid whose ``worker`` field is empty (one full-time
+grid worker per grid). A filled ``worker`` field counts its names instead (separated by
+``,``, ``，``, ``、``, ``;``, ``；``, ``/`` or spaces). A village counts the names in its own
+``worker`` field plus the workers of its groups."""
+
+BALANCE_WEEKS: int = 4
+"""Default window of the incidents-per-week metric: the last this many weeks (7-day steps
+ending now)."""
+
+GRID_BOUNDS_BY_ADCODE: dict[str, dict[str, tuple[float | None, float | None] | float | None]] = {}
+"""Per-county overrides of the balance targets, by county adcode, e.g.
+``{"620702": {"group_households": (80, 250), "group_area_km2": (None, 5.0)}}``. Keys:
+``group_households``, ``village_households`` (defaults :data:`GROUP_HOUSEHOLDS_RANGE`,
+:data:`VILLAGE_HOUSEHOLDS_RANGE`), ``group_area_km2``, ``village_area_km2`` (defaults
+:data:`GROUP_AREA_KM2_RANGE`, :data:`VILLAGE_AREA_KM2_RANGE`), ``residents_per_worker``
+(default :data:`RESIDENTS_PER_WORKER_TARGET`). A range is (min, max), either end None for
+no bound; a value of None switches that check off. Unknown keys are a ConfigError."""
+
+# --- 一村一警一连 coverage (gis.coverage) and cameras 雪亮工程 (gis.cameras) ------------------
+
+OFFICER_MAX_VILLAGES: int = 3
+"""An officer (一村一警) assigned to more than this many villages is ``officer_overloaded``
+(the seeds ask for "one officer per village" without a ceiling; 3 is the project's default
+for officers who cover several small villages)."""
+
+COVERAGE_GAP_FLAGS: tuple[str, ...] = ("no_officer", "no_militia", "post_missing",
+                                       "post_far_10km", "officer_overloaded")
+"""Flags of :func:`gis.coverage.force_coverage` that make a village's ``status`` ``gap``
+(any of them true). Possible flags: ``no_officer``, ``no_militia``, ``post_missing`` (the
+officer has no post, or an unknown one), ``post_far_<r>km`` for every distance of
+:data:`RESPONSE_STANDARDS` (the officer's post is beyond that geodesic distance of the
+village's populated centre), ``officer_overloaded``. By default a post beyond 5 km is
+reported but is not a gap; beyond 10 km ("10公里20分钟" missed) is."""
+
+CAMERA_TARGET_SHARE: float = 1.0
+"""Target share of a village's populated area inside camera view (1.0 = 100 %, the 雪亮工程
+target for villages with a resident team); villages below it are listed by
+:func:`gis.cameras.villages_below_target`."""
+
+CAMERA_POPULATED_PROXY: str = "centres"
+"""What counts as the populated area of a grid when no populated-area polygons are given:
+``"centres"`` (default): a disc of :data:`CAMERA_POPULATED_RADIUS_M` around the populated
+centre (representative point) of every group grid, clipped to the grid, a proxy for the
+settlement of each villager group; ``"grid"``: the whole grid polygon (right for built-up
+urban grids, far too large for rural ones)."""
+
+CAMERA_POPULATED_RADIUS_M: float = 150.0
+"""Radius of the settlement disc of the ``"centres"`` populated-area proxy, metres."""
+
+CAMERA_DEFAULT_RADIUS_M: float = 50.0
+"""View radius of a camera stored without a usable one (missing, zero or negative), metres."""
+
+CAMERA_QUAD_SEGS: int = 16
+"""Segments per quarter circle of a camera view (a full view is a 64-gon, 0.16 % below
+π r²; a sector of angle θ gets ⌈θ / 90° × this⌉ arc segments)."""
+
+# --- Road network, isochrones and siting (gis.network, data.roads, gis.analytics.siting) ---
+
+ROAD_SPEEDS_KPH: dict[str, float] = {
+    "motorway": 100.0, "motorway_link": 60.0,
+    "trunk": 80.0, "trunk_link": 50.0,
+    "primary": 70.0, "primary_link": 40.0,
+    "secondary": 60.0, "secondary_link": 40.0,
+    "tertiary": 40.0, "tertiary_link": 30.0,
+    "unclassified": 30.0, "residential": 30.0, "road": 30.0,
+    "living_street": 10.0, "service": 15.0, "track": 15.0,
+}
+"""Driving speed by OSM ``highway`` type, km/h, used for an edge without a usable
+``maxspeed`` tag (an edge's ``maxspeed`` wins when it parses, see
+:func:`gis.network.osm.add_edge_speeds`). Typical free-flow speeds on Chinese roads: 高速 100,
+国道 80, 省道 70, 县道 60, 乡道 40, 村道 30; a county sets its own here. The OSMnx convention
+applies: an edge with several types (a list) takes the mean of their speeds."""
+
+ROAD_DEFAULT_SPEED_KPH: float = 30.0
+"""Speed of an edge whose ``highway`` type is not in :data:`ROAD_SPEEDS_KPH`, km/h."""
+
+ROAD_MIN_EDGE_LENGTH_M: float = 0.01
+"""Floor of an edge's ``length`` in metres: OSM has a few zero-length edges (two nodes at the
+same place), and routing needs every edge to cost something."""
+
+SNAP_SPEED_KPH: float = 15.0
+"""Speed of the off-network leg from a point (post, village centre, candidate site) to its
+nearest road node, km/h: the straight-line snapping distance is added as travel time at this
+speed (15 km/h: a car on field tracks, or a fast walk / bicycle for short legs)."""
+
+ISOCHRONE_MINUTES: tuple[float, ...] = (10.0, 20.0)
+"""Default time limits of the road-network isochrones, minutes (the "10 / 20 minutes" of
+:data:`RESPONSE_STANDARDS`)."""
+
+ISOCHRONE_BUFFER_M: float = 200.0
+"""Half-width of an isochrone around the reached roads, metres: the reached edges (and the
+reached part of partly reached edges) are buffered by this and unioned, i.e. the area within
+a short walk of a road the car can reach in time."""
+
+ISOCHRONE_QUAD_SEGS: int = 4
+"""Segments per quarter circle of the isochrone buffers (4 keeps the union fast; the round
+ends of a 200 m buffer are then within 4 m of a true circle)."""
+
+SITING_MINUTES: float = 10.0
+"""Default coverage time of post siting (population within this many minutes by road)."""
+
+SITING_RADIUS_M: float = 5_000.0
+"""Default coverage distance of post siting by straight-line distance, metres."""
+
+SITING_TIME_LIMIT_S: float = 60.0
+"""Time limit of the siting solver (CBC through PuLP), seconds; the best solution found by
+then is returned with its status."""
+
+# --- Wall display (大屏, dashboard/pages/wall.py) --------------------------------------------
+
+WALL_REFRESH_S: float = float(os.environ.get("WANGGE_WALL_REFRESH_S") or 10.0)
+"""Seconds between data refreshes of the wall display (``WANGGE_WALL_REFRESH_S``). Each
+refresh updates the figures, the feed and the map layers' data in place: the page is not
+reloaded and the map view is kept."""
+
+WALL_PLAYLIST_S: float = float(os.environ.get("WANGGE_WALL_PLAYLIST_S") or 30.0)
+"""Seconds each view of the wall's playlist (the county, then each township) is shown in
+kiosk mode (``?kiosk=1``); 0 turns the playlist off (``WANGGE_WALL_PLAYLIST_S``). A page can
+ask for its own with ``?playlist=SECONDS`` (also outside kiosk mode)."""
+
+WALL_PLAYLIST_LAYERS: tuple[tuple[str, ...], ...] = ()
+"""Layer sets the playlist steps through together with the views (ids of the wall's layer
+groups, e.g. ``(("density", "live"), ("hotspots",), ("rings", "coverage"))``); empty: the
+layers stay as chosen."""
+
+WALL_TIMEZONE: str = "Asia/Shanghai"
+"""Time zone of the wall's clock, "today", daily trends and every time shown."""
+
+WALL_WINDOW_DAYS: int = 30
+"""Days of the window of the on-time closure and satisfaction rates, the incident density
+layer and the Gi* hot spots of the wall display."""
+
+WALL_TREND_DAYS: int = 14
+"""Days of the wall's trend charts (today included)."""
+
+WALL_FEED_NEWEST: int = 8
+"""Newest incidents listed in the wall's live feed."""
+
+WALL_FEED_OVERDUE: int = 6
+"""Overdue incidents listed in the wall's live feed (highest level and longest overdue
+first)."""
+
+WALL_STALE_AFTER_S: float = 60.0
+"""The wall shows "data stale" when its last good data is older than this many seconds, or
+than three refresh intervals if that is longer."""
+
+WALL_HOTSPOT_TTL_S: float = 300.0
+"""Seconds the wall's Gi* hot spot classes are kept before they are computed again."""
+
+# --- Bulk ingest of incidents (gis.incidents.ingest, wangge bench ingest) -----------------
+
+INGEST_REBUILD_MIN_ROWS: int = 200_000
+"""A bulk ingest (``gis.incidents.ingest.ingest_frame``) of at least this many new rows …"""
+
+INGEST_REBUILD_RATIO: float = 0.5
+"""… that is also at least this fraction of the rows already in ``incident`` drops the
+table's secondary indexes and rebuilds them after the COPY (cheaper than maintaining them
+row by row; readers of ``incident`` wait until the load commits)."""

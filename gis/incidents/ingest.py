@@ -65,22 +65,9 @@ def _text(df: pd.DataFrame, col: str) -> list[object]:
             for v in df[col]]
 
 
-def ingest_frame(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup,
-                 batch: int = 200_000,
-                 progress: Callable[[int], None] | None = None) -> IngestSummary:
-    """Geocode and insert incidents inside the caller's transaction.
-
-    ``df`` needs source, source_id, kind, occurred_at (tz-aware or UTC), lon, lat (EPSG:4490
-    degrees); optional reported_at, status, address, description, reporter, resolved_at,
-    closed_at, satisfaction, feedback. Rows whose
-    (source, source_id) already exist are skipped, so a re-run adds nothing twice. Rows are
-    COPYed into a temporary table in batches, then moved with ``on conflict do nothing``.
-    ``progress`` is called with the number of rows done after each batch.
-    """
-    missing = [c for c in REQUIRED if c not in df.columns]
-    if missing:
-        msg = f"incident rows lack column(s) {missing}; required: {REQUIRED}"
-        raise ValueError(msg)
+def _ingest_via_temp(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup,
+                     batch: int, progress: Callable[[int], None] | None) -> IngestSummary:
+    """The general path: COPY into a temporary table, then ``insert … on conflict do nothing``."""
     conn.execute(sa.text("create temp table if not exists incident_in "
                          "(like incident including defaults) on commit drop"))
     conn.execute(sa.text("alter table incident_in drop column if exists id"))
@@ -114,4 +101,217 @@ def ingest_frame(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLo
         "on conflict (source, source_id) do nothing")).rowcount
     conn.execute(sa.text("truncate incident_in"))
     return IngestSummary(rows=len(df), inserted=inserted, duplicates=len(df) - inserted,
+                         outside=outside)
+
+
+# --- fast path: COPY straight into incident ------------------------------------------------
+
+_OPTIONAL_TIMES = ("reported_at", "resolved_at", "closed_at")
+_OPTIONAL_TEXT = ("address", "description", "reporter", "satisfaction", "feedback")
+
+
+def _escape(t: pd.Series) -> pd.Series:
+    if t.str.contains(r"[\\\t\n\r]", regex=True).any():
+        for a, b in (("\\", "\\\\"), ("\t", "\\t"), ("\n", "\\n"), ("\r", "\\r")):
+            t = t.str.replace(a, b, regex=False)
+    return t
+
+
+def copy_text(values: object) -> list[str]:
+    """Values as COPY text fields: backslash, tab, newline, CR escaped; None / NaN -> \\N.
+
+    Repeated values (kinds, grid codes, flags) are escaped once (``pd.factorize``).
+    """
+    s = values.astype(object) if isinstance(values, pd.Series) else pd.Series(values,
+                                                                               dtype=object)
+    codes, uniq = pd.factorize(s, use_na_sentinel=True)
+    if len(uniq) <= len(s) // 2:
+        esc = _escape(pd.Series(uniq, dtype=object).astype(str)).to_numpy(dtype=object)
+        return np.append(esc, "\\N").astype(object)[codes].tolist()
+    na = s.isna().to_numpy()
+    out = _escape(s.astype(str)).to_numpy(dtype=object)
+    out[na] = "\\N"
+    return out.tolist()
+
+
+def copy_times(values: pd.Series) -> list[str]:
+    """Times as UTC ISO text for COPY (naive times are taken as UTC); NaT -> \\N."""
+    ts = pd.to_datetime(values, utc=True, errors="coerce")
+    arr = ts.dt.tz_localize(None).to_numpy().astype("datetime64[us]")
+    ok = ~np.isnat(arr)
+    whole = not (arr[ok].astype(np.int64) % 1_000_000).any()  # shorter text, faster parse
+    out = np.datetime_as_string(arr, unit="s" if whole else "us", timezone="UTC").astype(object)
+    out[np.isnat(arr)] = "\\N"
+    return out.tolist()
+
+
+def copy_points(lon: np.ndarray, lat: np.ndarray) -> list[str]:
+    """Hex EWKB of points in the storage SRID (built in bulk, no shapely objects); NaN -> \\N."""
+    n = len(lon)
+    arr = np.empty(n, dtype=[("h", "S5"), ("srid", "<u4"), ("x", "<f8"), ("y", "<f8")])
+    arr["h"] = bytes.fromhex("0101000020")  # little endian, Point, with SRID
+    arr["srid"] = settings.STORAGE_SRID
+    arr["x"], arr["y"] = lon, lat
+    hx = arr.tobytes().hex().upper()
+    out = np.array([hx[i:i + 50] for i in range(0, 50 * n, 50)], dtype=object)
+    out[np.isnan(lon) | np.isnan(lat)] = "\\N"
+    return out.tolist()
+
+
+def _lines(columns: list[list[str]]) -> str:
+    """COPY text of equally long columns; runs of adjacent constant columns are joined once."""
+    merged: list[list[str]] = []
+    run: list[str] = []
+    for c in columns:
+        if c and len(set(c)) == 1:
+            run.append(c[0])
+            continue
+        if run:
+            merged.append(["\t".join(run)] * len(c))
+            run = []
+        merged.append(c)
+    if run:
+        merged.append(["\t".join(run)] * len(columns[0]))
+    return "\n".join(map("\t".join, zip(*merged, strict=True))) + "\n"
+
+
+def _new_rows(conn: Connection, df: pd.DataFrame) -> np.ndarray:
+    """Rows whose (source, source_id) is not stored yet and not repeated earlier in ``df``."""
+    new = ~df.duplicated(subset=["source", "source_id"], keep="first").to_numpy()
+    for src in pd.unique(df["source"].astype(str)):
+        conn.execute(sa.text("select pg_advisory_xact_lock(hashtext('incident:' || :s))"),
+                     {"s": src})
+        if conn.execute(sa.text("select exists (select 1 from incident where source = :s)"),
+                        {"s": src}).scalar():
+            mask = (df["source"].astype(str) == src).to_numpy()
+            ids = pd.unique(df.loc[mask, "source_id"].astype(str)).tolist()
+            have = set(conn.execute(sa.text(
+                "select source_id from incident where source = :s and source_id = any(:ids)"),
+                {"s": src, "ids": ids}).scalars())
+            new &= ~(mask & df["source_id"].astype(str).isin(have).to_numpy())
+    return new
+
+
+def _secondary_indexes(conn: Connection) -> list[tuple[str, str]]:
+    """(name, definition) of the indexes of ``incident`` that back no constraint."""
+    return [tuple(r) for r in conn.execute(sa.text("""
+        select i.indexrelid::regclass::text, pg_get_indexdef(i.indexrelid)
+        from pg_index i where i.indrelid = 'incident'::regclass
+          and not i.indisprimary and not i.indisunique
+          and not exists (select 1 from pg_constraint c where c.conindid = i.indexrelid)
+        order by 1""")).all()]
+
+
+def _unique_constraints(conn: Connection) -> list[tuple[str, str]]:
+    """(name, definition) of the unique constraints of ``incident`` no foreign key uses."""
+    return [tuple(r) for r in conn.execute(sa.text("""
+        select c.conname, pg_get_constraintdef(c.oid) from pg_constraint c
+        where c.conrelid = 'incident'::regclass and c.contype = 'u'
+          and not exists (select 1 from pg_constraint f
+                          where f.contype = 'f' and f.conindid = c.conindid)
+        order by 1""")).all()]
+
+
+def _rebuild_indexes(conn: Connection, n_new: int) -> bool:
+    """Whether a load of ``n_new`` rows should drop and rebuild the secondary indexes."""
+    if n_new < settings.INGEST_REBUILD_MIN_ROWS:
+        return False
+    est = conn.execute(sa.text(
+        "select greatest(reltuples, 0) from pg_class where oid = 'incident'::regclass")).scalar()
+    return n_new >= settings.INGEST_REBUILD_RATIO * float(est or 0)
+
+
+def _copy_direct(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup,
+                 batch: int, progress: Callable[[int], None] | None, total: int) -> int:
+    from psycopg.copy import QueuedLibpqWriter
+
+    cols = ["adcode", "status", "source", "source_id", "kind", "occurred_at", "village_code",
+            "group_code", "location_flag", "geom"]  # likely constant columns side by side
+    cols += [c for c in (*_OPTIONAL_TIMES, *_OPTIONAL_TEXT) if c in df.columns]
+    names = ", ".join(f'"{c}"' for c in cols)
+    raw = conn.connection.driver_connection
+    outside = 0
+    with raw.cursor() as cur, cur.copy(f"COPY incident ({names}) FROM STDIN",
+                                         writer=QueuedLibpqWriter(cur)) as cp:
+        for start in range(0, len(df), batch):
+            part = geocode_frame(df.iloc[start:start + batch], lookup)
+            outside += int((part["location_flag"] == "outside").sum())
+            n = len(part)
+            lon = pd.to_numeric(part["lon"], errors="coerce").to_numpy(dtype=float)
+            lat = pd.to_numeric(part["lat"], errors="coerce").to_numpy(dtype=float)
+            status = part["status"].fillna("received") if "status" in part else \
+                ["received"] * n
+            fields = {
+                "adcode": [adcode] * n, "source": copy_text(part["source"]),
+                "source_id": copy_text(part["source_id"]), "kind": copy_text(part["kind"]),
+                "occurred_at": copy_times(part["occurred_at"]), "status": copy_text(status),
+                "village_code": copy_text(part["village_code"]),
+                "group_code": copy_text(part["group_code"]),
+                "location_flag": copy_text(part["location_flag"]),
+                "geom": copy_points(lon, lat)}
+            for c in _OPTIONAL_TIMES:
+                if c in part:
+                    fields[c] = copy_times(part[c])
+            for c in _OPTIONAL_TEXT:
+                if c in part:
+                    fields[c] = copy_text(part[c])
+            text = _lines([fields[c] for c in cols])
+            cp.write(text.encode())
+            if progress:
+                progress(min(start + batch, total))
+    return outside
+
+
+def ingest_frame(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup,
+                 batch: int = 25_000,
+                 progress: Callable[[int], None] | None = None) -> IngestSummary:
+    """Geocode and insert incidents inside the caller's transaction.
+
+    ``df`` needs source, source_id, kind, occurred_at (tz-aware or UTC), lon, lat (EPSG:4490
+    degrees); optional reported_at, status, address, description, reporter, resolved_at,
+    closed_at, satisfaction, feedback. Rows whose (source, source_id) already exist (or
+    repeat an earlier row of ``df``) are skipped, so a re-run adds nothing twice.
+
+    Fast path: the new rows are found first (an advisory lock per source keeps concurrent
+    ingests of one source apart), then COPYed straight into ``incident`` in batches, text
+    built in bulk and sent by a writer thread while the next batch is prepared. A load of at
+    least ``settings.INGEST_REBUILD_MIN_ROWS`` rows and ``settings.INGEST_REBUILD_RATIO``
+    times the table's size drops the secondary indexes and rebuilds them afterwards (faster
+    than maintaining them row by row; readers of ``incident`` wait until the commit). If a
+    unique violation still happens (a writer that takes no lock), the batch falls back to the
+    general path: COPY into a temporary table, then ``insert … on conflict do nothing``.
+    ``progress`` is called with the number of rows done after each batch. Small batches
+    (default 25,000) keep the database busy while the next batch is formatted.
+    """
+    missing = [c for c in REQUIRED if c not in df.columns]
+    if missing:
+        msg = f"incident rows lack column(s) {missing}; required: {REQUIRED}"
+        raise ValueError(msg)
+    import psycopg
+
+    df = df.reset_index(drop=True)
+    new = _new_rows(conn, df)
+    todo = df[new]
+    try:
+        with conn.begin_nested():
+            rebuild = _rebuild_indexes(conn, len(todo))
+            indexes = _secondary_indexes(conn) if rebuild else []
+            uniques = _unique_constraints(conn) if rebuild else []
+            for name, _ in indexes:
+                conn.execute(sa.text(f"drop index {name}"))
+            for name, _ in uniques:
+                conn.execute(sa.text(f'alter table incident drop constraint "{name}"'))
+            if rebuild:
+                conn.execute(sa.text("set local maintenance_work_mem = '256MB'"))
+            outside = _copy_direct(conn, todo, adcode, lookup, batch, progress, len(df))
+            for name, definition in uniques:  # fails (→ general path) on any duplicate
+                conn.execute(sa.text(f'alter table incident add constraint "{name}" {definition}'))
+            for _, definition in indexes:
+                conn.execute(sa.text(definition))
+    except (psycopg.errors.UniqueViolation, sa.exc.IntegrityError):
+        summary = _ingest_via_temp(conn, df, adcode, lookup, batch, progress)
+        return summary
+    if progress:
+        progress(len(df))
+    return IngestSummary(rows=len(df), inserted=len(todo), duplicates=len(df) - len(todo),
                          outside=outside)

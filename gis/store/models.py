@@ -12,7 +12,7 @@ from datetime import date, datetime
 
 import sqlalchemy as sa
 from geoalchemy2 import Geometry
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gis.settings import STORAGE_SRID
@@ -54,7 +54,28 @@ class GridVersion(Base):
                                                  server_default=sa.func.now())
     created_by: Mapped[str | None] = mapped_column(sa.Text)
     note: Mapped[str | None] = mapped_column(sa.Text)
-    __table_args__ = (sa.CheckConstraint("status in ('draft','published','retired')"),)
+    # --- planning (gis.grids.versions / gis.grids.publish, migration 0003) ---
+    parent_version_id: Mapped[int | None] = mapped_column(sa.ForeignKey("grid_version.id"))
+    """The version a draft was copied from (None: created empty or imported)."""
+    published_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    published_by: Mapped[str | None] = mapped_column(sa.Text)
+    retired_from: Mapped[date | None] = mapped_column(sa.Date)
+    """First date the version is no longer in force (its successor's effective date); a
+    retired version stays the answer of "as of" queries for dates in
+    [effective_date, retired_from)."""
+    retired_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    superseded_by: Mapped[int | None] = mapped_column(sa.ForeignKey("grid_version.id"))
+    __table_args__ = (
+        sa.CheckConstraint("status in ('draft','published','retired')"),
+        sa.CheckConstraint("status = 'draft' or effective_date is not null",
+                           name="ck_grid_version_effective"),
+        sa.CheckConstraint("(status = 'retired') = (retired_from is not null)",
+                           name="ck_grid_version_retired"),
+        sa.CheckConstraint("retired_from is null or retired_from >= effective_date",
+                           name="ck_grid_version_retired_after"),
+        sa.Index("uq_grid_version_one_open", "adcode", unique=True,
+                 postgresql_where=sa.text("status = 'published'")),
+    )
 
 
 class Grid(Base):
@@ -219,4 +240,78 @@ class IncidentEvent(Base):
         sa.UniqueConstraint("incident_id", "step_seq", "kind", name="uq_incident_event_step"),
         sa.CheckConstraint("kind in ('transition','reminder','warning','escalation')",
                            name="ck_incident_event_kind"),
+    )
+
+
+class IncidentReport(Base):
+    """One report received about an incident (intake: files and ``POST /api/incidents``).
+
+    Every accepted row or item becomes a report, idempotent by ``(source, source_id)``. The
+    first report of an event creates the incident (``merged`` false, same source and source
+    id as the incident); later reports of the same kind within
+    :data:`gis.settings.INTAKE_DEDUPE_DISTANCE_M` and
+    :data:`gis.settings.INTAKE_DEDUPE_WINDOW_MIN` of it are attached (``merged`` true,
+    ``distance_m`` from the incident). An incident created elsewhere (bulk ingest, demo) gets
+    its own report row (``raw = {"backfilled": true}``) when a first extra report attaches,
+    so ``count(*)`` per incident is always its number of reports.
+    """
+
+    __tablename__ = "incident_report"
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    adcode: Mapped[str] = mapped_column(ADCODE, index=True)
+    incident_id: Mapped[int] = mapped_column(
+        sa.BigInteger, sa.ForeignKey("incident.id", ondelete="CASCADE"), index=True)
+    source: Mapped[str] = mapped_column(sa.Text)
+    source_id: Mapped[str] = mapped_column(sa.Text)
+    kind: Mapped[str] = mapped_column(sa.String(32))
+    occurred_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    reported_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    received_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True),
+                                                  server_default=sa.func.now())
+    reporter: Mapped[str | None] = mapped_column(sa.Text)
+    address: Mapped[str | None] = mapped_column(sa.Text)
+    description: Mapped[str | None] = mapped_column(sa.Text)
+    location_flag: Mapped[str] = mapped_column(sa.String(16))
+    merged: Mapped[bool] = mapped_column(sa.Boolean, server_default=sa.false())
+    distance_m: Mapped[float | None] = mapped_column(sa.Float)
+    geom = mapped_column(_geom("POINT"), nullable=True)
+    raw: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    __table_args__ = (
+        sa.UniqueConstraint("source", "source_id", name="uq_incident_report_source"),
+    )
+
+
+class GridEdit(Base):
+    """Append-only log of the planning operations on grid versions (who, when, what).
+
+    One row per operation: ``op`` is new_draft, split, merge, move, redraw_edge, rename,
+    recode, set_attrs, import or publish. ``codes_before`` / ``codes_after`` are the codes of
+    the grids the operation replaced / produced (both levels); ``grids_before`` /
+    ``grids_after`` hold those grids in full (code, level, name, parent_code, township_code,
+    population, households, worker, area_m2 and ``wkb``: the exact geometry as hex WKB,
+    EPSG:4490), so any edit can be inspected or undone. ``geom_before`` / ``geom_after``
+    are the union of those geometries (for the map). A trigger refuses UPDATE, DELETE and
+    TRUNCATE.
+    """
+
+    __tablename__ = "grid_edit"
+    id: Mapped[int] = mapped_column(sa.BigInteger, sa.Identity(), primary_key=True)
+    adcode: Mapped[str] = mapped_column(ADCODE, index=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("grid_version.id"), index=True)
+    at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True),
+                                         server_default=sa.func.clock_timestamp())
+    actor: Mapped[str] = mapped_column(sa.Text)
+    op: Mapped[str] = mapped_column(sa.String(12))
+    codes_before: Mapped[list[str]] = mapped_column(
+        ARRAY(sa.String(20)), server_default=sa.text("'{}'"))
+    codes_after: Mapped[list[str]] = mapped_column(
+        ARRAY(sa.String(20)), server_default=sa.text("'{}'"))
+    grids_before: Mapped[list] = mapped_column(JSONB, server_default=sa.text("'[]'::jsonb"))
+    grids_after: Mapped[list] = mapped_column(JSONB, server_default=sa.text("'[]'::jsonb"))
+    detail: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    geom_before = mapped_column(_geom("MULTIPOLYGON"), nullable=True)
+    geom_after = mapped_column(_geom("MULTIPOLYGON"), nullable=True)
+    __table_args__ = (
+        sa.CheckConstraint("op in ('new_draft','split','merge','move','redraw_edge','rename',"
+                           "'recode','set_attrs','import','publish')", name="ck_grid_edit_op"),
     )

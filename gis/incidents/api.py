@@ -1,0 +1,106 @@
+"""HTTP intake: ``POST /api/incidents`` on the Dash app's Flask server.
+
+Other systems (110 dispatch, 12345 hotline, grid workers' app) post one JSON object or a list
+of them. Fields (English or the same Chinese names as files): ``source_id`` (编号),
+``kind`` (类型: catalogue key or Chinese name), ``occurred_at`` (时间, ISO 8601; without an
+offset Beijing time), ``lon`` / ``lat`` (经度 / 纬度) or ``address`` (地址), ``reporter``
+(报告人), optional ``reported_at``, ``description``, and ``source`` (default: the ``source``
+query parameter). Query parameters: ``source``, ``crs`` (wgs84 default, gcj02, bd09,
+EPSG:n), ``fix_swapped=1``.
+
+The checks are those of file imports (:mod:`gis.incidents.validate_rows`), but a request is
+all or nothing:
+
+* 201 ``{"ids": [...], "items": [{"index", "incident_id", "status"}], "inserted",
+  "merged", "duplicates"}`` — every item stored; status ``created``, ``merged`` (attached
+  to an existing incident as an extra report) or ``duplicate`` (this source id was received
+  before: nothing changed, its incident id is returned, so retries are safe);
+* 400 ``{"errors": [{"index", "field", "code", "reason"}]}`` — not JSON, not objects, or
+  some items invalid (then nothing is stored);
+* 413 — body over ``settings.INTAKE_MAX_UPLOAD_BYTES`` or more than
+  ``settings.INTAKE_MAX_API_ITEMS`` items;
+* 503 — no grid version in force, or the database is unreachable.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from gis import settings
+from gis._errors import CrsError, GeocodeError, StoreError
+
+
+def _error(status: int, message: str, **extra: Any) -> tuple[Any, int]:  # noqa: ANN401
+    from flask import jsonify
+
+    return jsonify({"error": message, **extra}), status
+
+
+def handle_post(engine_factory: Callable[[], Engine]) -> tuple[Any, int]:  # noqa: ANN401
+    """The view of ``POST /api/incidents`` (needs a Flask request context)."""
+    from flask import jsonify, request
+
+    from gis.incidents.intake import import_records
+
+    limit = settings.INTAKE_MAX_UPLOAD_BYTES
+    if request.content_length is not None and request.content_length > limit:
+        return _error(413, f"body of {request.content_length} bytes is over the limit of "
+                           f"{limit} bytes; send fewer incidents per request")
+    body = request.get_data(cache=False)
+    if len(body) > limit:
+        return _error(413, f"body is over the limit of {limit} bytes; send fewer incidents "
+                           "per request")
+    try:
+        import json
+
+        doc = json.loads(body.decode("utf-8-sig"))
+    except (UnicodeDecodeError, ValueError) as e:
+        return _error(400, f"body is not UTF-8 JSON: {e}")
+    items = doc if isinstance(doc, list) else [doc]
+    if not items:
+        return _error(400, "empty list: send one incident object or a list of them")
+    if len(items) > settings.INTAKE_MAX_API_ITEMS:
+        return _error(413, f"{len(items)} incidents in one request; at most "
+                           f"{settings.INTAKE_MAX_API_ITEMS}")
+    bad = [{"index": i, "field": "", "code": "not_an_object",
+            "reason": "each incident must be a JSON object"}
+           for i, it in enumerate(items) if not isinstance(it, dict)]
+    if bad:
+        return jsonify({"errors": bad}), 400
+    fix = request.args.get("fix_swapped", "").lower() in ("1", "true", "yes")
+    try:
+        rep = import_records(engine_factory(), items, source=request.args.get("source"),
+                             crs=request.args.get("crs"), fix_swapped=fix or None)
+    except CrsError as e:
+        return _error(400, str(e))
+    except (GeocodeError, StoreError) as e:
+        return _error(503, str(e))
+    if rep.rejected:
+        errors = [{"index": int(r["row"]), "field": r["field"], "code": r["code"],
+                   "reason": r["reason"]} for r in rep.rejects.to_dict("records")]
+        return jsonify({"errors": errors, "rejected": rep.rejected,
+                        "accepted": rep.accepted}), 400
+    outcomes = rep.outcomes.to_dict("records") if rep.outcomes is not None else []
+    return jsonify({
+        "ids": [int(o["incident_id"]) for o in outcomes],
+        "items": [{"index": int(o["seq"]), "incident_id": int(o["incident_id"]),
+                   "status": o["status"]} for o in outcomes],
+        "inserted": rep.inserted, "merged": rep.merged, "duplicates": rep.duplicates,
+    }), 201
+
+
+def register_api(flask_server: Any, engine_factory: Callable[[], Engine]) -> None:  # noqa: ANN401
+    """Add ``POST /api/incidents`` to ``flask_server`` (e.g. ``dash_app.server``).
+
+    ``engine_factory`` returns the SQLAlchemy engine to write to (called per request, so it
+    may connect lazily).
+    """
+
+    def post_incidents() -> tuple[Any, int]:  # noqa: ANN401
+        return handle_post(engine_factory)
+
+    flask_server.add_url_rule("/api/incidents", endpoint="api_post_incidents",
+                              view_func=post_incidents, methods=["POST"])

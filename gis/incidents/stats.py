@@ -1,0 +1,268 @@
+"""The live picture of incidents for the wall display: SQL aggregates, never raw millions.
+
+Every function takes the reference time ``now`` (timezone-aware) and a time zone for
+calendar days (default :data:`gis.settings.WALL_TIMEZONE`, Asia/Shanghai): "today" is the
+local calendar day of ``now`` there, and daily trends are bucketed by local date.
+
+Definitions (the figures of the KPI tiles):
+
+* **today** — incidents whose ``occurred_at`` falls on the local calendar day of ``now``.
+* **open** — incidents not ``closed``.
+* **overdue** — open incidents whose current step is past its time limit
+  (``step_due_at < now``).
+* **escalated** — open incidents handled above the village level (``level`` township /
+  county, after an automatic escalation or a dispatch upwards) or with an ``escalation``
+  event in their audit trail.
+* **on-time closure rate** — of the incidents that occurred in the window (the last
+  ``window_days`` days) and are resolved, the share resolved on time: without any
+  ``warning`` or ``escalation`` event when the incident has an audit trail; for incidents
+  without one (imported history), resolved within the sum of the time limits of the steps
+  received + dispatched + in progress of its kind (:mod:`gis.incidents.limits`).
+* **satisfaction rate** — of the incidents of the window with a follow-up answer, the share
+  answered ``satisfied`` or ``basically`` (满意 + 基本满意).
+
+Every query uses an index: ``occurred_at`` (today, window, trend), the partial index on
+``step_due_at`` (overdue), the primary key (newest), and the two partial indexes of running
+and pending clocks (open, escalated); see :func:`open_counts`.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from gis import settings
+from gis._errors import WorkflowError
+from gis.incidents import limits
+
+ON_TIME_STEPS: tuple[str, ...] = ("received", "dispatched", "in_progress")
+"""Steps whose limits add up to the time allowed from report to resolution."""
+
+FEED_COLUMNS: tuple[str, ...] = (
+    "id", "kind", "occurred_at", "reported_at", "status", "level", "village_code",
+    "group_code", "step_due_at", "alert_stage", "address")
+"""Columns of the feed rows (:func:`newest`, :func:`overdue`), plus ``overdue`` and
+``escalated`` flags."""
+
+
+def _tz(tz: str | None) -> ZoneInfo:
+    return ZoneInfo(tz or settings.WALL_TIMEZONE)
+
+
+def _check_now(now: datetime) -> None:
+    if not isinstance(now, datetime) or now.tzinfo is None:
+        msg = f"'now' must be a timezone-aware datetime, got {now!r}"
+        raise WorkflowError(msg)
+
+
+def day_start(now: datetime, tz: str | None = None, days_back: int = 0) -> datetime:
+    """Local midnight (in ``tz``) of the calendar day of ``now``, ``days_back`` days earlier.
+
+    Built from the local date, so it stays midnight across daylight-saving changes of
+    zones that have them.
+    """
+    _check_now(now)
+    z = _tz(tz)
+    d = now.astimezone(z).date() - timedelta(days=days_back)
+    return datetime(d.year, d.month, d.day, tzinfo=z)
+
+
+def open_counts(conn: Connection, now: datetime, adcode: str | None = None) -> dict[str, int]:
+    """Open, overdue and escalated incidents at ``now``.
+
+    Returns ``open``, ``awaiting`` (received or reopened: waiting for dispatch),
+    ``overdue``, ``escalated``, and ``township`` / ``county`` (open incidents handled at
+    that level).
+
+    An open incident either has a running clock (``step_due_at`` set: partial index) or a
+    clock not started yet (``step_started_at`` null: partial index of pending clocks); a
+    step without a time limit (a ``None`` in :data:`gis.settings.WORKFLOW_LIMITS_H`) has
+    neither, so when the settings have such steps the open incidents are counted by a full
+    scan instead (exact either way).
+    """
+    _check_now(now)
+    _, _, hours = limits.limit_rows()
+    if any(h is None for h in hours):
+        where = "status <> 'closed'"
+    else:
+        where = ("status <> 'closed' and (step_due_at is not null or step_started_at is null)")
+    row = conn.execute(sa.text(f"""
+        with o as (
+            select id, status, level, step_due_at from incident
+            where {where} and (cast(:a as text) is null or adcode = :a))
+        select count(*) as open,
+               count(*) filter (where status in ('received', 'reopened')) as awaiting,
+               count(*) filter (where step_due_at < :now) as overdue,
+               count(*) filter (where level <> 'village' or exists (
+                   select 1 from incident_event e
+                   where e.incident_id = o.id and e.kind = 'escalation')) as escalated,
+               count(*) filter (where level = 'township') as township,
+               count(*) filter (where level = 'county') as county
+        from o"""), {"a": adcode, "now": now}).mappings().one()
+    return {k: int(v) for k, v in row.items()}
+
+
+def window_rates(conn: Connection, now: datetime, adcode: str | None = None,
+                 window_days: float | None = None) -> dict[str, Any]:
+    """On-time closure and satisfaction over the incidents of the last ``window_days`` days.
+
+    Returns ``incidents``, ``resolved``, ``on_time``, ``on_time_rate`` (None when nothing is
+    resolved), ``answered``, ``satisfied``, ``satisfaction_rate`` (None without answers) and
+    ``window_days``.
+    """
+    _check_now(now)
+    days = float(settings.WALL_WINDOW_DAYS if window_days is None else window_days)
+    kinds, steps, hours = limits.limit_rows()
+    row = conn.execute(sa.text("""
+        with lim as (
+            select * from unnest(cast(:kinds as text[]), cast(:steps as text[]),
+                                 cast(:hours as float8[])) as t(kind, step, hours)),
+        tot as (
+            select kind, sum(hours) as hours from lim
+            where step = any(cast(:on_time_steps as text[])) group by kind),
+        w as (
+            select id, kind, resolved_at, satisfaction,
+                   coalesce(reported_at, occurred_at) as t0
+            from incident
+            where occurred_at >= :since and occurred_at < :now
+              and (cast(:a as text) is null or adcode = :a)),
+        ev as (
+            select e.incident_id,
+                   bool_or(e.kind in ('warning', 'escalation')) as late
+            from incident_event e join w on w.id = e.incident_id
+            group by e.incident_id)
+        select count(*) as incidents,
+               count(w.resolved_at) as resolved,
+               count(*) filter (where w.resolved_at is not null and case
+                   when ev.incident_id is not null then not ev.late
+                   else w.resolved_at <= w.t0 + coalesce(tk.hours, td.hours, 1e9)
+                                                * interval '1 hour' end) as on_time,
+               count(w.satisfaction) as answered,
+               count(*) filter (where w.satisfaction in ('satisfied', 'basically'))
+                   as satisfied
+        from w
+        left join ev on ev.incident_id = w.id
+        left join tot tk on tk.kind = w.kind
+        left join tot td on td.kind = 'default'"""),
+        {"kinds": kinds, "steps": steps, "hours": hours, "on_time_steps": list(ON_TIME_STEPS),
+         "since": now - timedelta(days=days), "now": now, "a": adcode}).mappings().one()
+    out: dict[str, Any] = {k: int(v) for k, v in row.items()}
+    out["on_time_rate"] = out["on_time"] / out["resolved"] if out["resolved"] else None
+    out["satisfaction_rate"] = out["satisfied"] / out["answered"] if out["answered"] else None
+    out["window_days"] = days
+    return out
+
+
+def count_between(conn: Connection, since: datetime, until: datetime,
+                  adcode: str | None = None) -> int:
+    """Incidents with ``since <= occurred_at < until``."""
+    return int(conn.execute(sa.text("""
+        select count(*) from incident where occurred_at >= :s and occurred_at < :e
+          and (cast(:a as text) is null or adcode = :a)"""),
+        {"s": since, "e": until, "a": adcode}).scalar_one())
+
+
+def today_count(conn: Connection, now: datetime, adcode: str | None = None,
+                tz: str | None = None) -> int:
+    """Incidents that occurred on the local calendar day of ``now`` (in ``tz``)."""
+    return count_between(conn, day_start(now, tz), day_start(now, tz, days_back=-1), adcode)
+
+
+def today_by_kind(conn: Connection, now: datetime, adcode: str | None = None,
+                  tz: str | None = None) -> dict[str, int]:
+    """Incidents of the local calendar day of ``now`` per kind (kinds without any absent)."""
+    rows = conn.execute(sa.text("""
+        select kind, count(*) from incident where occurred_at >= :s and occurred_at < :e
+          and (cast(:a as text) is null or adcode = :a)
+        group by kind"""),
+        {"s": day_start(now, tz), "e": day_start(now, tz, days_back=-1), "a": adcode}).all()
+    return {str(k): int(n) for k, n in rows}
+
+
+def kpis(conn: Connection, now: datetime, adcode: str | None = None, tz: str | None = None,
+         window_days: float | None = None) -> dict[str, Any]:
+    """The KPI tiles: ``today``, ``open``, ``overdue``, ``escalated`` and the window rates
+    of :func:`window_rates` (see the module docstring for the definitions)."""
+    out: dict[str, Any] = {"today": today_count(conn, now, adcode, tz)}
+    out |= open_counts(conn, now, adcode)
+    out |= window_rates(conn, now, adcode, window_days)
+    return out
+
+
+def _feed(rows: Any) -> pd.DataFrame:
+    df = pd.DataFrame(rows.all(), columns=list(FEED_COLUMNS) + ["overdue", "escalated"])
+    for col in ("occurred_at", "reported_at", "step_due_at"):
+        df[col] = pd.to_datetime(df[col], utc=True)
+    return df
+
+
+_FEED_SELECT = """
+    select {cols}, (step_due_at < :now and status <> 'closed') as overdue,
+           (level <> 'village') as escalated
+    from incident"""
+
+
+def newest(conn: Connection, now: datetime, adcode: str | None = None,
+           limit: int = 10) -> pd.DataFrame:
+    """The ``limit`` incidents entered last (highest id first), whatever their state.
+
+    Ordered by entry (the id), not by ``occurred_at``: an incident reported late still
+    comes on top when it is entered. Columns :data:`FEED_COLUMNS` + ``overdue``,
+    ``escalated``.
+    """
+    _check_now(now)
+    q = _FEED_SELECT.format(cols=", ".join(FEED_COLUMNS)) + """
+        where cast(:a as text) is null or adcode = :a
+        order by id desc limit :n"""
+    return _feed(conn.execute(sa.text(q), {"a": adcode, "n": int(limit), "now": now}))
+
+
+def overdue(conn: Connection, now: datetime, adcode: str | None = None,
+            limit: int = 8) -> pd.DataFrame:
+    """Open incidents past their step's limit: the highest level first (county, township,
+    village), then the longest overdue. Columns as :func:`newest`."""
+    _check_now(now)
+    q = _FEED_SELECT.format(cols=", ".join(FEED_COLUMNS)) + """
+        where step_due_at < :now and status <> 'closed'
+          and (cast(:a as text) is null or adcode = :a)
+        order by case level when 'county' then 0 when 'township' then 1 else 2 end,
+                 step_due_at, id
+        limit :n"""
+    return _feed(conn.execute(sa.text(q), {"a": adcode, "n": int(limit), "now": now}))
+
+
+def daily_counts(conn: Connection, now: datetime, days: int | None = None,
+                 adcode: str | None = None, tz: str | None = None,
+                 include_today: bool = True) -> pd.DataFrame:
+    """Incidents per local calendar day and kind over the last ``days`` days (today
+    included so far, unless ``include_today`` is False): columns ``day``
+    (datetime.date), ``kind``, ``n``; days or kinds without incidents are absent."""
+    n_days = int(settings.WALL_TREND_DAYS if days is None else days)
+    start = day_start(now, tz, days_back=n_days - 1)
+    end = day_start(now, tz, days_back=-1 if include_today else 0)
+    rows = conn.execute(sa.text("""
+        select cast(occurred_at at time zone :tz as date) as day, kind, count(*) as n
+        from incident where occurred_at >= :s and occurred_at < :e
+          and (cast(:a as text) is null or adcode = :a)
+        group by 1, 2 order by 1, 2"""),
+        {"tz": str(_tz(tz)), "s": start, "e": end, "a": adcode})
+    df = pd.DataFrame(rows.all(), columns=["day", "kind", "n"])
+    df["n"] = df["n"].astype("int64")
+    return df
+
+
+def counts_since(conn: Connection, level: int, since: datetime,
+                 adcode: str | None = None) -> dict[str, int]:
+    """Incidents per grid code (level 1 village, 2 group) since ``since``."""
+    col = "village_code" if level == 1 else "group_code"
+    rows = conn.execute(sa.text(f"""
+        select {col}, count(*) from incident
+        where occurred_at >= :s and {col} is not null
+          and (cast(:a as text) is null or adcode = :a)
+        group by 1"""), {"s": since, "a": adcode}).all()
+    return {str(c): int(n) for c, n in rows}
