@@ -86,12 +86,15 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
         return e.code, dict(e.headers), e.read()
 
 
-@pytest.fixture(scope="module")
-def server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """Base URL of a dashboard server on the demo database (stopped after the module)."""
+def run_server(db_url: str, log: Path, ready_path: str,
+               extra_env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run ``wangge serve`` on a free port against ``db_url`` until the generator closes.
+
+    Yields the base URL once ``ready_path`` answers 200; fails the test with the server log
+    when the server exits or does not answer within 120 s.
+    """
     port = _free_port()
-    log = tmp_path_factory.mktemp("server") / "server.log"
-    env = os.environ | {"DATABASE_URL": demo_db_url, "PYTHONUNBUFFERED": "1"}
+    env = os.environ | {"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1"} | (extra_env or {})
     env.pop("WANGGE_TILE_URL", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(_serve_command(port), cwd=ROOT, env=env, stdout=out,
@@ -103,7 +106,7 @@ def server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
             if proc.poll() is not None:
                 pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
             try:
-                if _get(base + "/")[0] == 200:
+                if _get(base + ready_path)[0] == 200:
                     break
             except OSError:
                 pass
@@ -121,8 +124,15 @@ def server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
 
 
 @pytest.fixture(scope="module")
+def server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Base URL of a dashboard server on the demo database (stopped after the module)."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    yield from run_server(demo_db_url, log, "/")
+
+
+@pytest.fixture(scope="module")
 def browser():  # noqa: ANN201
-    """Debian's Chromium driven by playwright (never ``playwright install``)."""
+    """Debian's Chromium driven by playwright (Debian package, no browser download)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():
         pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")

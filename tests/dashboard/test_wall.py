@@ -8,7 +8,6 @@ with ``?playlist=``), driven with playwright; nothing leaves 127.0.0.1. Screensh
 from __future__ import annotations
 
 import os
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -21,10 +20,8 @@ from tests.dashboard.test_browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     OUTPUT,
-    ROOT,
-    _free_port,
     _get,
-    _serve_command,
+    run_server,
 )
 
 pytestmark = pytest.mark.browser
@@ -51,41 +48,14 @@ def _count(page, selector: str) -> int:
 @pytest.fixture(scope="module")
 def wall_server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Base URL of a dashboard server on the demo database with a 2-second wall refresh."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("wall-server") / "server.log"
-    env = os.environ | {"DATABASE_URL": demo_db_url, "PYTHONUNBUFFERED": "1",
-                        "WANGGE_WALL_REFRESH_S": str(REFRESH_S), "WANGGE_WALL_PLAYLIST_S": "0"}
-    env.pop("WANGGE_TILE_URL", None)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(_serve_command(port), cwd=ROOT, env=env, stdout=out,
-                                stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"server exited with {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                if _get(base + "/wall")[0] == 200:
-                    break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(f"server did not answer in time:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=15)
+    yield from run_server(demo_db_url, log, "/wall", {
+        "WANGGE_WALL_REFRESH_S": str(REFRESH_S), "WANGGE_WALL_PLAYLIST_S": "0"})
 
 
 @pytest.fixture(scope="module")
 def browser():
-    """Debian's Chromium driven by playwright (never ``playwright install``)."""
+    """Debian's Chromium driven by playwright (Debian package, no browser download)."""
     sync_api = pytest.importorskip("playwright.sync_api")
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
