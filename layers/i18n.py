@@ -179,6 +179,15 @@ TABLE: dict[str, tuple[str, str]] = {
     "field.gi_bin": ("热点等级", "Gi* bin"),
     "field.value": ("数值", "Value"),
     "field.camera_n": ("摄像头数", "Cameras"),
+    # --- planner page (dashboard/pages/planner) ------------------------------------------------
+    # --- operator desk (dashboard/pages/desk) --------------------------------------------------
+    # --- leader review and weekly report (dashboard/pages/review, wangge report) ---------------
+    # --- patrols (gis/patrols, layers) ---------------------------------------------------------
+    # --- KPIs and rankings (gis/kpi) -----------------------------------------------------------
+    # --- address review queue ------------------------------------------------------------------
+    # --- reach, isochrones and siting layers ---------------------------------------------------
+    # --- login, users and audit ----------------------------------------------------------------
+    # --- operations (serve, backup, load) ------------------------------------------------------
 }
 """Key → (Chinese, English)."""
 

@@ -1,0 +1,1 @@
+"""CLI command ``wangge kpi``: KPIs and rankings for a period and level."""

@@ -1,0 +1,1 @@
+"""CLI commands for operations: ``wangge db backup|restore``, ``wangge bench load|dashboard``."""

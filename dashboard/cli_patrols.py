@@ -1,0 +1,1 @@
+"""CLI commands for patrols: ``wangge patrols import|compliance``."""

@@ -1,0 +1,1 @@
+"""CLI command ``wangge report weekly``: the leaders' briefing as HTML and PDF."""

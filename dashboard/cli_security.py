@@ -1,0 +1,1 @@
+"""CLI commands ``wangge users …`` and ``wangge audit``."""
