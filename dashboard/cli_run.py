@@ -60,17 +60,24 @@ def demo(
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8050,
-    workers: Annotated[int, typer.Option(help="Worker processes (1 = Flask's server).")] = 1,
-    debug: Annotated[bool, typer.Option(help="Dash debug mode.")] = False,
+    workers: Annotated[int, typer.Option(
+        help="Worker processes: 1 = Flask's development server, more = gunicorn.")] = 1,
+    threads: Annotated[int, typer.Option(help="Threads per gunicorn worker.")] = 4,
+    debug: Annotated[bool, typer.Option(help="Dash debug mode (Flask server only).")] = False,
 ) -> None:
-    """Serve the Dash command-centre dashboard."""
+    """Serve the Dash command-centre dashboard (production: --workers 2 or more)."""
     from dashboard.app import AppConfig, create_app
     from gis.store import database_url
 
     url = database_url()
-    dash_app = create_app(AppConfig(database_url=url, tile_url=settings.TILE_URL))
-    out.print(f"wangge dashboard on http://{host}:{port}/  (database: {url})")
-    dash_app.run(host=host, port=port, debug=debug)
+    config = AppConfig(database_url=url, tile_url=settings.TILE_URL)
+    out.print(f"wangge dashboard on http://{host}:{port}/  (database: {url}, workers: {workers})")
+    if workers > 1:
+        from dashboard.wsgi import serve_gunicorn
+
+        serve_gunicorn(config, host, port, workers, threads)
+        return
+    create_app(config).run(host=host, port=port, debug=debug)
 
 
 @bench_app.command("geocode")

@@ -474,3 +474,8 @@ INGEST_REBUILD_RATIO: float = 0.5
 """… that is also at least this fraction of the rows already in ``incident`` drops the
 table's secondary indexes and rebuilds them after the COPY (cheaper than maintaining them
 row by row; readers of ``incident`` wait until the load commits)."""
+
+# --- Serving (dashboard.app, dashboard.wsgi) -----------------------------------------------
+
+COMPRESS_MIN_BYTES: int = 500
+"""Responses of the dashboard smaller than this many bytes are sent uncompressed."""

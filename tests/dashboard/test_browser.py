@@ -15,7 +15,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -65,16 +65,9 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _serve_command(port: int) -> list[str]:
-    """``wangge serve`` when the CLI has it, else the same through ``python -c``."""
-    wangge = VENV_BIN / "wangge"
-    if wangge.exists() and subprocess.run([str(wangge), "serve", "--help"], capture_output=True,
-                                          check=False, timeout=60).returncode == 0:
-        return [str(wangge), "serve", "--host", "127.0.0.1", "--port", str(port)]
-    code = ("import os; from dashboard.app import AppConfig, create_app; "
-            "create_app(AppConfig(database_url=os.environ['DATABASE_URL']))"
-            f".run(host='127.0.0.1', port={port})")
-    return [sys.executable, "-c", code]
+def _serve_command(port: int, args: Sequence[str] = ()) -> list[str]:
+    """``wangge serve`` on 127.0.0.1:``port`` with extra ``args`` (e.g. ``--workers 2``)."""
+    return [str(VENV_BIN / "wangge"), "serve", "--host", "127.0.0.1", "--port", str(port), *args]
 
 
 def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
@@ -87,7 +80,8 @@ def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str
 
 
 def run_server(db_url: str, log: Path, ready_path: str,
-               extra_env: dict[str, str] | None = None) -> Iterator[str]:
+               extra_env: dict[str, str] | None = None,
+               args: Sequence[str] = ()) -> Iterator[str]:
     """Run ``wangge serve`` on a free port against ``db_url`` until the generator closes.
 
     Yields the base URL once ``ready_path`` answers 200; fails the test with the server log
@@ -97,7 +91,7 @@ def run_server(db_url: str, log: Path, ready_path: str,
     env = os.environ | {"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1"} | (extra_env or {})
     env.pop("WANGGE_TILE_URL", None)
     with log.open("wb") as out:
-        proc = subprocess.Popen(_serve_command(port), cwd=ROOT, env=env, stdout=out,
+        proc = subprocess.Popen(_serve_command(port, args), cwd=ROOT, env=env, stdout=out,
                                 stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -1,0 +1,42 @@
+"""``wangge serve --workers 2`` runs gunicorn, and responses are compressed."""
+
+from __future__ import annotations
+
+import gzip
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.dashboard.test_browser import _get, run_server
+
+
+@pytest.fixture(scope="module")
+def gunicorn_server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
+    yield from run_server(demo_db_url, log, "/", args=["--workers", "2", "--threads", "2"])
+
+
+def test_gunicorn_serves_the_pages(gunicorn_server: str) -> None:
+    status, headers, body = _get(gunicorn_server + "/wall")
+
+    assert status == 200
+    assert headers.get("Server", "").startswith("gunicorn")
+    assert b"_dash-config" in body
+
+
+def test_script_bundles_are_compressed(gunicorn_server: str) -> None:
+    _, _, page = _get(gunicorn_server + "/")
+    script = re.search(rb'src="(/_dash-component-suites/dash/deps/react-dom[^"]+)"', page)
+    assert script is not None
+
+    status, headers, body = _get(gunicorn_server + script.group(1).decode(),
+                                 {"Accept-Encoding": "gzip"})
+    _, plain_headers, plain = _get(gunicorn_server + script.group(1).decode())
+
+    assert status == 200
+    assert headers.get("Content-Encoding") == "gzip"
+    assert "Content-Encoding" not in plain_headers
+    assert gzip.decompress(body) == plain
+    assert len(body) < len(plain) / 2
