@@ -17,7 +17,7 @@ import dash
 import flask
 from dash import Input, Output, dcc, html
 
-from dashboard import data
+from dashboard import compression, data
 from dashboard.scheduler import start_escalation_thread
 from gis import settings
 from layers.i18n import LANGS, normalise_lang, t
@@ -102,17 +102,6 @@ def _register_shell_callbacks(app: dash.Dash) -> None:
         return _nav(lang), t("app.brand", lang)
 
 
-def _compress(server: flask.Flask) -> None:
-    """Compress responses (Dash bundles, GeoJSON, callback JSON) with gzip / brotli."""
-    from flask_compress import Compress
-
-    server.config.setdefault("COMPRESS_MIMETYPES", [
-        "text/html", "text/css", "text/javascript", "application/javascript",
-        "application/json", "application/geo+json", "image/svg+xml"])
-    server.config.setdefault("COMPRESS_MIN_SIZE", settings.COMPRESS_MIN_BYTES)
-    Compress(server)
-
-
 def create_app(config: AppConfig | None = None) -> dash.Dash:
     """Build the Dash app for ``config`` (one app per process: pages register globally).
 
@@ -133,7 +122,7 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     app.layout = shell(config)
     _register_shell_callbacks(app)
     data.register_routes(server)
-    _compress(server)
+    compression.install(server)
     if config.escalation_interval_s:
         start_escalation_thread(data.engine, config.escalation_interval_s)
     return app

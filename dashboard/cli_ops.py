@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from dashboard.cli import JsonOpt, db_app, domain_errors, summary
+from dashboard.cli import JsonOpt, bench_app, db_app, domain_errors, summary
 from dashboard.cli_run import _progress
 
 DbOpt = Annotated[str | None, typer.Option(
@@ -56,3 +56,65 @@ def db_restore(
         rep = restore(_url(database), path, replace=replace)
     summary("db restore", {"file": rep.path, "database": rep.database, "tables": len(rep.rows),
                            "rows": rep.total_rows}, as_json)
+
+
+@bench_app.command("dashboard")
+@domain_errors
+def bench_dashboard(
+    incidents: Annotated[int, typer.Option(help="Incidents in the bench database.")] = 1_000_000,
+    database: Annotated[str, typer.Option(
+        "--database", help="Bench database on the same server (kept for the next run).")]
+        = "wangge_bench_dashboard",
+    workers: Annotated[int, typer.Option(help="gunicorn workers of the server.")] = 2,
+    repeats: Annotated[int, typer.Option(help="Replays of the refresh callback.")] = 20,
+    as_json: JsonOpt = False,
+) -> None:
+    """/wall on a big database in headless Chromium: first paint, bytes, refresh time."""
+    from dashboard.bench_dashboard import TARGETS, run_dashboard_bench
+
+    with _progress() as bar:
+        tasks: dict[str, int] = {}
+
+        def step(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        res = run_dashboard_bench(_url(database), incidents, workers, repeats, progress=step)
+    res["targets"] = TARGETS
+    summary("bench dashboard", res, as_json)
+
+
+@bench_app.command("load")
+@domain_errors
+def bench_load(
+    displays: Annotated[int, typer.Option(help="Simulated wall displays.")] = 50,
+    minutes: Annotated[float, typer.Option(help="Duration of the load in minutes.")] = 2.0,
+    rate: Annotated[float, typer.Option(help="Incidents per second posted to the API.")] = 20.0,
+    workers: Annotated[int, typer.Option(help="gunicorn workers of the server.")] = 2,
+    database: Annotated[str, typer.Option(
+        "--database", help="Bench database on the same server (demo county; kept).")]
+        = "wangge_bench_load",
+    as_json: JsonOpt = False,
+) -> None:
+    """50 wall displays + 20 incidents/s through the API on loopback: errors, p50 / p95."""
+    from pathlib import Path as _Path
+
+    from dashboard.bench_dashboard import prepare_database, start_server
+    from dashboard.bench_load import run_load_bench
+    from gis import settings as s
+
+    url = _url(database)
+    with _progress() as bar:
+        task = bar.add_task("prepare database", total=None)
+        prepare_database(url, 0)
+        bar.update(task, description=f"serve ({workers} workers)")
+        proc, base = start_server(url, workers, _Path("var") / "bench-load-server.log")
+        try:
+            bar.update(task, description=f"{displays} displays + {rate:g} incidents/s "
+                                         f"for {minutes:g} min")
+            res = run_load_bench(url, base, displays, minutes, rate, s.WALL_REFRESH_S)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+    summary("bench load", res, as_json)

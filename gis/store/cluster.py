@@ -151,12 +151,16 @@ def start(cluster: Cluster | None = None, timeout_s: float = 60.0) -> Cluster:
     return cluster
 
 
-def stop(cluster: Cluster | None = None) -> bool:
-    """Stop the embedded cluster; False when it was not running."""
+def stop(cluster: Cluster | None = None, mode: str = "fast") -> bool:
+    """Stop the embedded cluster; False when it was not running.
+
+    ``mode`` is pg_ctl's shutdown mode: ``fast`` (roll back open transactions, clean
+    shutdown) or ``immediate`` (like a crash: recovery from the WAL at the next start).
+    """
     cluster = cluster or locate()
     if not is_running(cluster):
         return False
-    _run([_bin("pg_ctl"), "-D", str(cluster.data), "-m", "fast", "-w", "stop"], "pg_ctl stop")
+    _run([_bin("pg_ctl"), "-D", str(cluster.data), "-m", mode, "-w", "stop"], "pg_ctl stop")
     return True
 
 

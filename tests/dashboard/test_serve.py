@@ -40,3 +40,23 @@ def test_script_bundles_are_compressed(gunicorn_server: str) -> None:
     assert "Content-Encoding" not in plain_headers
     assert gzip.decompress(body) == plain
     assert len(body) < len(plain) / 2
+
+
+def test_plotly_bundle_is_brotli_compressed_once_at_maximum(gunicorn_server: str) -> None:
+    import brotli
+
+    _, _, page = _get(gunicorn_server + "/")
+    script = re.search(rb'src="(/_dash-component-suites/[^"]*plotly[^"]*\.js)"', page)
+    if script is None:  # dcc loads plotly.js lazily; its path is in the dcc bundle's config
+        path = "/_dash-component-suites/plotly/package_data/plotly.min.js"
+    else:
+        path = script.group(1).decode()
+
+    status, headers, body = _get(gunicorn_server + path, {"Accept-Encoding": "br, gzip"})
+    _, _, plain = _get(gunicorn_server + path)
+
+    assert status == 200
+    assert headers.get("Content-Encoding") == "br"
+    assert brotli.decompress(body) == plain
+    assert len(plain) > 3_000_000
+    assert len(body) < 0.25 * len(plain)
