@@ -40,6 +40,9 @@ class AppConfig:
         Basemap tile URL template (``{z}/{x}/{y}``); None: no tiles, plain background.
     tile_attribution : str
         Attribution of the tiles.
+    tile_file : str or None
+        A local ``.mbtiles`` / ``.pmtiles`` basemap served at ``/tiles/{z}/{x}/{y}``
+        (overrides ``tile_url``); see :mod:`dashboard.tiles`.
     lang : str
         Default language, ``"zh"`` or ``"en"``.
     title : str or None
@@ -53,6 +56,7 @@ class AppConfig:
     database_url: str | None = None
     tile_url: str | None = field(default_factory=lambda: settings.TILE_URL)
     tile_attribution: str = field(default_factory=lambda: settings.TILE_ATTRIBUTION)
+    tile_file: str | None = field(default_factory=lambda: settings.TILE_FILE)
     lang: str = "zh"
     title: str | None = None
     adcode: str | None = None
@@ -122,6 +126,10 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     app.layout = shell(config)
     _register_shell_callbacks(app)
     data.register_routes(server)
+    if config.tile_file:
+        from dashboard.tiles import register_tile_routes
+
+        config.tile_url = register_tile_routes(server, config.tile_file)
     compression.install(server)
     if config.escalation_interval_s:
         start_escalation_thread(data.engine, config.escalation_interval_s)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -52,7 +53,7 @@ def demo(
     counts = load_demo_county(seed, incidents)
     summary("demo county loaded (synthetic data)", counts, as_json)
     if serve_after:
-        serve(host=host, port=port, workers=1)
+        serve(host=host, port=port, workers=1, threads=4, tile_file=None)
 
 
 @app.command("serve")
@@ -63,6 +64,8 @@ def serve(
     workers: Annotated[int, typer.Option(
         help="Worker processes: 1 = Flask's development server, more = gunicorn.")] = 1,
     threads: Annotated[int, typer.Option(help="Threads per gunicorn worker.")] = 4,
+    tile_file: Annotated[Path | None, typer.Option(
+        help="Local .mbtiles / .pmtiles basemap served at /tiles/{z}/{x}/{y}.")] = None,
     debug: Annotated[bool, typer.Option(help="Dash debug mode (Flask server only).")] = False,
 ) -> None:
     """Serve the Dash command-centre dashboard (production: --workers 2 or more)."""
@@ -71,6 +74,8 @@ def serve(
 
     url = database_url()
     config = AppConfig(database_url=url, tile_url=settings.TILE_URL)
+    if tile_file is not None:
+        config.tile_file = str(tile_file)
     out.print(f"wangge dashboard on http://{host}:{port}/  (database: {url}, workers: {workers})")
     if workers > 1:
         from dashboard.wsgi import serve_gunicorn

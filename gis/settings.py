@@ -479,3 +479,7 @@ row by row; readers of ``incident`` wait until the load commits)."""
 
 COMPRESS_MIN_BYTES: int = 500
 """Responses of the dashboard smaller than this many bytes are sent uncompressed."""
+
+TILE_FILE: str | None = os.environ.get("WANGGE_TILE_FILE") or None
+"""Local ``.mbtiles`` / ``.pmtiles`` basemap served by the dashboard itself at
+``/tiles/{z}/{x}/{y}`` (intranets without a tile server); overrides ``TILE_URL``."""

@@ -10,12 +10,16 @@ from pathlib import Path
 import pytest
 
 from tests.dashboard.test_browser import _get, run_server
+from tests.dashboard.test_tiles import make_mbtiles, tile_bytes
 
 
 @pytest.fixture(scope="module")
 def gunicorn_server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    log = tmp_path_factory.mktemp("gunicorn") / "server.log"
-    yield from run_server(demo_db_url, log, "/", args=["--workers", "2", "--threads", "2"])
+    folder = tmp_path_factory.mktemp("gunicorn")
+    tiles = make_mbtiles(folder / "basemap.mbtiles", range(14),
+                         bbox=(99.5, 38.0, 101.5, 40.0))
+    yield from run_server(demo_db_url, folder / "server.log", "/",
+                          args=["--workers", "2", "--threads", "2", "--tile-file", str(tiles)])
 
 
 def test_gunicorn_serves_the_pages(gunicorn_server: str) -> None:
@@ -60,3 +64,19 @@ def test_plotly_bundle_is_brotli_compressed_once_at_maximum(gunicorn_server: str
     assert brotli.decompress(body) == plain
     assert len(plain) > 3_000_000
     assert len(body) < 0.25 * len(plain)
+
+
+def test_the_maps_use_the_local_tile_file(gunicorn_server: str) -> None:
+    from playwright.sync_api import sync_playwright
+
+    status, headers, body = _get(gunicorn_server + "/tiles/3/6/3")
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
+        page = browser.new_page()
+        with page.expect_response(lambda r: "/tiles/" in r.url, timeout=60_000) as first:
+            page.goto(gunicorn_server + "/")
+        tile_status = first.value.status
+        browser.close()
+
+    assert (status, headers["Content-Type"], body) == (200, "image/png", tile_bytes(3, 6, 3))
+    assert tile_status == 200
