@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from dashboard.cli import JsonOpt, bench_app, db_app, domain_errors, summary
-from dashboard.cli_run import _progress
+from dashboard.cli_run import _progress, stage_progress
 
 DbOpt = Annotated[str | None, typer.Option(
     "--database", help="Database name on the same server (default: the application database).")]
@@ -72,14 +72,7 @@ def bench_dashboard(
     """/wall on a big database in headless Chromium: first paint, bytes, refresh time."""
     from dashboard.bench_dashboard import TARGETS, run_dashboard_bench
 
-    with _progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def step(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as step:
         res = run_dashboard_bench(_url(database), incidents, workers, repeats, progress=step)
     res["targets"] = TARGETS
     summary("bench dashboard", res, as_json)

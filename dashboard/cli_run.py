@@ -3,19 +3,55 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from datetime import UTC
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
-from dashboard.cli import JsonOpt, app, bench_app, domain_errors, engine, err, out, summary
+from dashboard.cli import (
+    JsonOpt,
+    app,
+    bench_app,
+    domain_errors,
+    engine,
+    err,
+    out,
+    summary,
+)
 from gis import settings
 
 
 def _progress() -> Progress:
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), console=err, transient=False)
+
+
+@contextmanager
+def stage_progress(labels: dict[str, str] | None = None) -> Iterator[Callable[[str, int, int], None]]:
+    """A progress display with one bar per stage; yields ``step(stage, done, total)``.
+
+    ``labels`` maps stage keys to the text shown (default: the key itself).
+    """
+    with _progress() as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def step(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task((labels or {}).get(stage, stage), total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield step
 
 
 def load_demo_county(seed: int, incidents: int) -> dict[str, object]:
@@ -126,13 +162,13 @@ def escalate(
 ) -> None:
     """Issue due reminders, warnings and automatic escalations (village → township → county)."""
     from collections import Counter
-    from datetime import datetime, timezone
+    from datetime import datetime
 
     from gis.incidents.escalation import run_escalation
 
-    when = datetime.fromisoformat(at) if at else datetime.now(timezone.utc)
+    when = datetime.fromisoformat(at) if at else datetime.now(UTC)
     if when.tzinfo is None:
-        when = when.replace(tzinfo=timezone.utc)
+        when = when.replace(tzinfo=UTC)
     with engine().begin() as conn:
         events = run_escalation(conn, when, adcode=adcode)
     kinds = Counter(str(e["kind"]) for e in events)
