@@ -72,6 +72,12 @@ def load_demo(engine: Engine, demo, progress: Step = _noop) -> dict[str, int]:  
         counts.update(save_forces(conn, adcode, demo.posts, demo.officers,
                                   demo.officer_villages, demo.militia, demo.cameras))
         progress("forces", 1, 1)
+    with engine.begin() as conn:  # synthetic roads (data/roads.py); an imported network is kept
+        from data.roads import demo_roads
+        from gis.network.store import save_synthetic_network
+        progress("roads", 0, 1)
+        counts["road_edges"] = save_synthetic_network(conn, demo_roads(demo), adcode)["edges"]
+        progress("roads", 1, 1)
     total = len(demo.incidents)
     with engine.begin() as conn:
         lookup = lookup_for_version(conn, vid)

@@ -483,3 +483,15 @@ COMPRESS_MIN_BYTES: int = 500
 TILE_FILE: str | None = os.environ.get("WANGGE_TILE_FILE") or None
 """Local ``.mbtiles`` / ``.pmtiles`` basemap served by the dashboard itself at
 ``/tiles/{z}/{x}/{y}`` (intranets without a tile server); overrides ``TILE_URL``."""
+
+# --- Road network use by the analyses (gis.analytics.reach) ---------------------------------
+
+NETWORK_MAX_SNAP_M: float = 5_000.0
+"""A road network does not serve a county when its police posts lie, in the median, farther
+than this from the nearest road node (metres): ``wangge analyze reach`` / ``siting`` then stop
+with an error naming the network instead of reporting off-network legs of many kilometres
+(e.g. an ``.osm.pbf`` extract of another region)."""
+
+NETWORK_BBOX_MARGIN_M: float = 20_000.0
+"""When an ``.osm.pbf`` extract is read for a county, only the roads within the county's
+bounding box grown by this many metres are read (routes may leave the county briefly)."""

@@ -186,6 +186,15 @@ TABLE: dict[str, tuple[str, str]] = {
     # --- KPIs and rankings (gis/kpi) -----------------------------------------------------------
     # --- address review queue ------------------------------------------------------------------
     # --- reach, isochrones and siting layers ---------------------------------------------------
+    "layer.isochrones": ("派出所车程等时圈", "Drive-time isochrones of police posts"),
+    "layer.siting": ("新增警务室选址", "Sites for new police posts"),
+    "legend.isochrone": ("{min}分钟车程可达", "Within {min} min by road"),
+    "legend.site_candidate": ("候选位置", "Candidate site"),
+    "legend.site_chosen": ("建议新址", "Proposed new post"),
+    "field.reach_post": ("派出所 / 警务室", "Police station / office"),
+    "field.minutes": ("车程（分钟）", "Drive time (min)"),
+    "field.site_rank": ("建议顺序", "Rank"),
+    "field.gain_population": ("新增覆盖人口", "Population newly covered"),
     # --- login, users and audit ----------------------------------------------------------------
     # --- operations (serve, backup, load) ------------------------------------------------------
 }

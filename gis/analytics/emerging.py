@@ -47,7 +47,12 @@ from scipy import stats
 
 from gis import settings
 from gis._errors import AnalysisError
-from gis.analytics.hotspots import WeightsSpec, build_weights, n_neighbors, position_of_points
+from gis.analytics.hotspots import (
+    WeightsSpec,
+    build_weights,
+    n_neighbors,
+    position_of_points,
+)
 
 PATTERNS: dict[str, str] = {
     "new_hot": "新热点", "consecutive_hot": "连续热点", "intensifying_hot": "加强热点",

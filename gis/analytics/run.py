@@ -5,7 +5,7 @@ Pure analysis lives in the sibling modules; this module only reads PostGIS and j
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import geopandas as gpd
@@ -20,7 +20,6 @@ from gis.analytics.emerging import emerging_hotspots
 from gis.analytics.hotspots import gi_star
 from gis.analytics.kde import kde_contours
 from gis.analytics.rings import response_rings, villages_outside_rings
-from gis.forces import posts
 from gis.grids import versions
 from gis.grids.store import read_grids
 from gis.territory import units
@@ -60,7 +59,7 @@ def hotspots(conn: Connection, method: str = "gi", weeks: int = 4, kind: str | N
     if method not in METHODS:
         msg = f"--method must be one of {', '.join(METHODS)}, not {method!r}"
         raise AnalysisError(msg)
-    until = until or datetime.now(timezone.utc)
+    until = until or datetime.now(UTC)
     since = until - timedelta(weeks=weeks)
     vid = _version(conn, adcode)
     grids = read_grids(conn, vid, level=level)
@@ -91,17 +90,13 @@ def hotspots(conn: Connection, method: str = "gi", weeks: int = 4, kind: str | N
 
 
 def reach(conn: Connection, adcode: str | None = None) -> tuple[gpd.GeoDataFrame, pd.DataFrame]:
-    """Response rings around every police post and the per-village ring table."""
-    vid = _version(conn, adcode)
-    p = posts(conn, adcode)
-    if p.empty:
-        msg = "no police posts stored; load the demo or import posts"
-        raise AnalysisError(msg)
-    rings = response_rings(p)
-    villages = read_grids(conn, vid, level=1)
-    groups = read_grids(conn, vid, level=2)
-    table = villages_outside_rings(villages, p, groups=groups)
-    return rings, table
+    """Response rings around every police post of the county and the per-village ring table
+    (the road-network analysis is :func:`gis.analytics.reach.reach_for_county`)."""
+    from gis.analytics.reach import county_inputs
+
+    inp = county_inputs(conn, adcode)
+    table = villages_outside_rings(inp.villages, inp.posts, groups=inp.groups)
+    return response_rings(inp.posts), table
 
 
 def write_output(frame: pd.DataFrame, path: str | Path) -> str:

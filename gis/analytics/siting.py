@@ -19,9 +19,9 @@ Coverage ("covers" = within the standard):
 
 * ``by="road"``: candidate → demand travel time over the road network ≤ ``minutes``
   (default :data:`settings.SITING_MINUTES`): one cut-off Dijkstra per candidate from its
-  snapped node (:meth:`gis.network.isochrones.RoadNetwork.times_each`, in batches), with
+  snapped node (:meth:`gis.network.graph.RoadNetwork.times_each`, in batches), with
   both off-network legs added at :data:`settings.SNAP_SPEED_KPH`; existing coverage from the
-  multi-source run of the posts (:func:`gis.network.isochrones.post_times`).
+  multi-source run of the posts (:func:`gis.network.graph.post_times`).
 * ``by="distance"``: geodesic distance ≤ ``radius_m`` (default
   :data:`settings.SITING_RADIUS_M`, the 5 km ring); existing coverage from
   :func:`gis.analytics.rings.nearest_posts`.
@@ -123,7 +123,7 @@ def mclp(weights: np.ndarray, coverage: sparse.spmatrix | np.ndarray, k: int,
     return MclpResult(chosen, float(w[covered].sum()), status, seconds)
 
 
-def _solver(pulp, time_limit_s: float):  # noqa: ANN001, ANN202
+def _solver(pulp, time_limit_s: float):
     """CBC: a ``cbc`` on the PATH (``COIN_CMD``) if there is one, else the CBC binary bundled
     in the PuLP wheel (``PULP_CBC_CMD``, deprecated for PuLP 4.0; its warning is silenced)."""
     cmd = pulp.COIN_CMD(msg=False, timeLimit=time_limit_s)
@@ -159,7 +159,7 @@ def coverage_by_road(G: nx.MultiDiGraph, dlon: np.ndarray, dlat: np.ndarray,
                      snap_speed_kph: float | None = None) -> sparse.csr_matrix:
     """(n_demand × n_candidates) True where a post at the candidate reaches the demand point
     by road within ``minutes`` (both off-network legs included)."""
-    from gis.network.isochrones import RoadNetwork
+    from gis.network.graph import RoadNetwork
 
     net = RoadNetwork.of(G)
     speed = float(settings.SNAP_SPEED_KPH if snap_speed_kph is None else snap_speed_kph) / 3.6
@@ -270,7 +270,7 @@ def site_posts(demand: gpd.GeoDataFrame, posts: object | None = None, k: int = 1
 
     summary: dict = {"by": by}
     if by == "road":
-        from gis.network.isochrones import RoadNetwork, post_times
+        from gis.network.graph import RoadNetwork, post_times
 
         mins = float(settings.SITING_MINUTES if minutes is None else minutes)
         if not np.isfinite(mins) or mins <= 0:

@@ -6,45 +6,29 @@
 weakly connected part kept) with the bulky OSM metadata dropped and ``speed_kph`` /
 ``travel_time`` added by :func:`add_edge_speeds`.
 
-Storage (:func:`graph_to_postgis`, :func:`graph_from_postgis`): three tables created by this
-module with ``create table if not exists`` (no Alembic migration yet; a later migration will
-adopt them as they are):
-
-``road_network``
-    one row per county ``adcode``: the graph attributes (``attrs`` jsonb: crs, source, …),
-    node and edge counts, ``saved_at``.
-``road_node``
-    ``(adcode, id)`` primary key; ``x``, ``y`` (lon / lat), ``attrs`` (jsonb: the other node
-    attributes, e.g. ``street_count``), ``geom`` Point 4490 with a GiST index.
-``road_edge``
-    ``(adcode, u, v, key)`` primary key (the MultiDiGraph edge), ``highway``, ``length_m``,
-    ``speed_kph``, ``travel_time_s``, ``oneway``, ``attrs`` (jsonb: every other edge
-    attribute: osmid, name, ref, maxspeed, lanes, reversed, …), ``geom`` LineString 4490 (from
-    u to v) with a GiST index.
-
-Saving replaces the county's network in one transaction (the caller's).
+Storing the graph in PostGIS and reading it back: :mod:`gis.network.store`
+(:func:`graph_to_postgis`, :func:`graph_from_postgis` are re-exported here, their old home).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import re
 import warnings
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 
 import networkx as nx
 import numpy as np
 import pyproj
 import shapely
-import sqlalchemy as sa
-from sqlalchemy.engine import Connection
 
 from gis import settings
-from gis._errors import AnalysisError, InputFileError, NotFoundError
-from gis.store.bulk import copy_rows
+from gis._errors import AnalysisError, InputFileError
+from gis.network.store import graph_from_postgis, graph_to_postgis, has_network
+
+__all__ = ["EDGE_ATTRS", "NODE_ATTRS", "add_edge_speeds", "graph_from_postgis",
+           "graph_to_postgis", "has_network", "highway_speed", "parse_maxspeed", "read_osm_pbf"]
 
 GEOD = pyproj.Geod(ellps="WGS84")
 
@@ -59,41 +43,6 @@ _MPH = 1.609344
 _KNOT = 1.852
 _SPEED_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(mph|km/h|kmh|kph|knots)?\s*$", re.IGNORECASE)
 
-DDL = (
-    """create table if not exists road_network (
-        adcode varchar(6) primary key,
-        attrs jsonb not null default '{}'::jsonb,
-        n_nodes integer not null,
-        n_edges integer not null,
-        saved_at timestamptz not null default now())""",
-    """create table if not exists road_node (
-        adcode varchar(6) not null,
-        id bigint not null,
-        x double precision not null,
-        y double precision not null,
-        attrs jsonb not null default '{}'::jsonb,
-        geom geometry(Point, 4490) not null,
-        primary key (adcode, id))""",
-    "create index if not exists road_node_geom_gist on road_node using gist (geom)",
-    """create table if not exists road_edge (
-        adcode varchar(6) not null,
-        u bigint not null,
-        v bigint not null,
-        key integer not null,
-        highway text,
-        length_m double precision not null check (length_m > 0),
-        speed_kph double precision not null check (speed_kph > 0),
-        travel_time_s double precision not null check (travel_time_s > 0),
-        oneway boolean,
-        attrs jsonb not null default '{}'::jsonb,
-        geom geometry(LineString, 4490) not null,
-        primary key (adcode, u, v, key),
-        foreign key (adcode, u) references road_node (adcode, id) on delete cascade,
-        foreign key (adcode, v) references road_node (adcode, id) on delete cascade)""",
-    "create index if not exists road_edge_geom_gist on road_edge using gist (geom)",
-    "create index if not exists road_edge_adcode_idx on road_edge (adcode)",
-)
-"""Statements creating the road tables (idempotent)."""
 
 
 # --- speeds ---------------------------------------------------------------------------------
@@ -240,148 +189,3 @@ def read_osm_pbf(path: str | Path, network_type: str = "driving",
 
 def _missing(v: object) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-# --- PostGIS --------------------------------------------------------------------------------
-
-def ensure_tables(conn: Connection) -> None:
-    """Create ``road_network``, ``road_node``, ``road_edge`` and their indexes if missing."""
-    for stmt in DDL:
-        conn.execute(sa.text(stmt))
-
-
-def _jsonable(v: object) -> object:
-    if isinstance(v, np.generic):
-        v = v.item()
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if v is None or isinstance(v, (bool, int, float, str)):
-        return v
-    if isinstance(v, (list, tuple, set, np.ndarray)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, Mapping):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    return str(v)
-
-
-_EDGE_COLUMNS = ("geometry", "length", "speed_kph", "travel_time", "oneway")
-
-
-def graph_to_postgis(conn: Connection, G: nx.MultiDiGraph, adcode: str) -> dict[str, int]:
-    """Store ``G`` as the road network of county ``adcode``, replacing the stored one.
-
-    Runs in the caller's transaction (``engine.begin()``); creates the tables when missing.
-    Node ids must be integers; every edge needs ``length``, ``speed_kph``, ``travel_time``
-    (see :func:`add_edge_speeds`) and gets a straight ``geometry`` when it has none.
-
-    Returns
-    -------
-    dict
-        ``{"nodes": n, "edges": m}`` written.
-    """
-    adcode = str(adcode)
-    if G.number_of_nodes() == 0:
-        msg = f"road network of {adcode} is empty; nothing to store"
-        raise AnalysisError(msg)
-    ensure_tables(conn)
-    conn.execute(sa.text("delete from road_edge where adcode = :a"), {"a": adcode})
-    conn.execute(sa.text("delete from road_node where adcode = :a"), {"a": adcode})
-    conn.execute(sa.text("delete from road_network where adcode = :a"), {"a": adcode})
-    srid = settings.STORAGE_SRID
-
-    ids, xs, ys, nattrs = [], [], [], []
-    for n, d in G.nodes(data=True):
-        if not isinstance(n, (int, np.integer)):
-            msg = f"road node id {n!r} is not an integer; relabel the graph's nodes first"
-            raise AnalysisError(msg)
-        ids.append(int(n))
-        xs.append(float(d["x"]))
-        ys.append(float(d["y"]))
-        nattrs.append(json.dumps({k: _jsonable(x) for k, x in d.items()
-                                  if k not in ("x", "y", "geometry")}, ensure_ascii=False))
-    pts = shapely.to_wkb(shapely.set_srid(shapely.points(xs, ys), srid), hex=True,
-                         include_srid=True)
-    n_nodes = copy_rows(conn, "road_node", ["adcode", "id", "x", "y", "attrs", "geom"],
-                        zip([adcode] * len(ids), ids, xs, ys, nattrs, pts, strict=True))
-
-    rows, geoms = [], []
-    for u, v, k, d in G.edges(keys=True, data=True):
-        geom = d.get("geometry")
-        if geom is None:
-            geom = shapely.LineString([(G.nodes[u]["x"], G.nodes[u]["y"]),
-                                       (G.nodes[v]["x"], G.nodes[v]["y"])])
-        for need in ("length", "speed_kph", "travel_time"):
-            if need not in d:
-                msg = f"road edge ({u}, {v}, {k}) has no {need!r}; run add_edge_speeds(G) first"
-                raise AnalysisError(msg)
-        hw = d.get("highway")
-        attrs = {a: _jsonable(x) for a, x in d.items() if a not in _EDGE_COLUMNS}
-        if isinstance(hw, str):
-            attrs.pop("highway")
-        oneway = d.get("oneway")
-        rows.append((adcode, int(u), int(v), int(k),
-                     hw if isinstance(hw, str) else (";".join(map(str, hw)) if hw else None),
-                     float(d["length"]), float(d["speed_kph"]), float(d["travel_time"]),
-                     None if oneway is None else bool(oneway),
-                     json.dumps(attrs, ensure_ascii=False)))
-        geoms.append(geom)
-    hexes = shapely.to_wkb(shapely.set_srid(shapely.force_2d(np.asarray(geoms, dtype=object)),
-                                            srid), hex=True, include_srid=True)
-    n_edges = copy_rows(conn, "road_edge",
-                        ["adcode", "u", "v", "key", "highway", "length_m", "speed_kph",
-                         "travel_time_s", "oneway", "attrs", "geom"],
-                        ((*r, h) for r, h in zip(rows, hexes, strict=True)))
-    conn.execute(sa.text(
-        "insert into road_network (adcode, attrs, n_nodes, n_edges, saved_at) "
-        "values (:a, cast(:g as jsonb), :n, :m, :t)"),
-        {"a": adcode, "g": json.dumps({k: _jsonable(x) for k, x in G.graph.items()},
-                                      ensure_ascii=False),
-         "n": n_nodes, "m": n_edges, "t": datetime.now(timezone.utc)})
-    return {"nodes": n_nodes, "edges": n_edges}
-
-
-def has_network(conn: Connection, adcode: str) -> bool:
-    """True when a road network of ``adcode`` is stored."""
-    exists = conn.execute(sa.text("select to_regclass('road_network') is not null")).scalar()
-    if not exists:
-        return False
-    return conn.execute(sa.text("select count(*) from road_network where adcode = :a"),
-                        {"a": str(adcode)}).scalar() > 0
-
-
-def graph_from_postgis(conn: Connection, adcode: str) -> nx.MultiDiGraph:
-    """The road network of county ``adcode`` as stored by :func:`graph_to_postgis`.
-
-    ``G.graph`` holds the stored graph attributes with ``crs`` set to EPSG:4490 (the
-    storage CRS, numerically WGS84).
-
-    Raises
-    ------
-    NotFoundError
-        If no network of ``adcode`` is stored.
-    """
-    adcode = str(adcode)
-    if not has_network(conn, adcode):
-        msg = (f"no road network stored for {adcode}; import one (wangge analyze reach "
-               "--network FILE.osm.pbf) or build the demo's synthetic roads")
-        raise NotFoundError(msg)
-    gattrs = conn.execute(sa.text("select attrs from road_network where adcode = :a"),
-                          {"a": adcode}).scalar() or {}
-    G = nx.MultiDiGraph(**{**gattrs, "crs": f"EPSG:{settings.STORAGE_SRID}"})
-    for nid, x, y, attrs in conn.execute(sa.text(
-            "select id, x, y, attrs from road_node where adcode = :a order by id"),
-            {"a": adcode}):
-        G.add_node(int(nid), x=float(x), y=float(y), **(attrs or {}))
-    res = conn.execute(sa.text("""
-        select u, v, key, highway, length_m, speed_kph, travel_time_s, oneway, attrs,
-               st_asbinary(geom) from road_edge where adcode = :a order by u, v, key"""),
-        {"a": adcode}).all()
-    geoms = shapely.from_wkb([bytes(r[9]) for r in res]) if res else []
-    for r, geom in zip(res, geoms, strict=True):
-        d = {"highway": r[3], "length": float(r[4]), "speed_kph": float(r[5]),
-             "travel_time": float(r[6]), "geometry": geom}
-        if r[7] is not None:
-            d["oneway"] = bool(r[7])
-        d.update(r[8] or {})
-        G.add_edge(int(r[0]), int(r[1]), key=int(r[2]), **d)
-    return G

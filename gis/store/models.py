@@ -315,3 +315,55 @@ class GridEdit(Base):
         sa.CheckConstraint("op in ('new_draft','split','merge','move','redraw_edge','rename',"
                            "'recode','set_attrs','import','publish')", name="ck_grid_edit_op"),
     )
+
+
+# --- road network (migration 0006; gis.network.store) ------------------------------------
+
+class RoadNetworkInfo(Base):
+    """The road network of a county (OSMnx-style graph, see :mod:`gis.network`)."""
+
+    __tablename__ = "road_network"
+    adcode: Mapped[str] = mapped_column(ADCODE, primary_key=True)
+    attrs: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    n_nodes: Mapped[int] = mapped_column(sa.Integer)
+    n_edges: Mapped[int] = mapped_column(sa.Integer)
+    saved_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True),
+                                               server_default=sa.func.now())
+
+
+class RoadNode(Base):
+    """A node of a county's road network: ``x``, ``y`` lon / lat degrees."""
+
+    __tablename__ = "road_node"
+    adcode: Mapped[str] = mapped_column(ADCODE, primary_key=True)
+    id: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    x: Mapped[float] = mapped_column(sa.Float(precision=53))
+    y: Mapped[float] = mapped_column(sa.Float(precision=53))
+    attrs: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    geom = mapped_column(_geom("POINT"), nullable=False)
+
+
+class RoadEdge(Base):
+    """A directed edge (u, v, key) of a county's road network: metres, km/h, seconds."""
+
+    __tablename__ = "road_edge"
+    adcode: Mapped[str] = mapped_column(ADCODE, primary_key=True)
+    u: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    v: Mapped[int] = mapped_column(sa.BigInteger, primary_key=True, autoincrement=False)
+    key: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=False)
+    highway: Mapped[str | None] = mapped_column(sa.Text)
+    length_m: Mapped[float] = mapped_column(sa.Float(precision=53))
+    speed_kph: Mapped[float] = mapped_column(sa.Float(precision=53))
+    travel_time_s: Mapped[float] = mapped_column(sa.Float(precision=53))
+    oneway: Mapped[bool | None] = mapped_column(sa.Boolean)
+    attrs: Mapped[dict] = mapped_column(JSONB, server_default=sa.text("'{}'::jsonb"))
+    geom = mapped_column(_geom("LINESTRING"), nullable=False)
+    __table_args__ = (
+        sa.ForeignKeyConstraint(["adcode", "u"], ["road_node.adcode", "road_node.id"],
+                                ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["adcode", "v"], ["road_node.adcode", "road_node.id"],
+                                ondelete="CASCADE"),
+        sa.CheckConstraint("length_m > 0"), sa.CheckConstraint("speed_kph > 0"),
+        sa.CheckConstraint("travel_time_s > 0"),
+        sa.Index("ix_road_edge_adcode_v", "adcode", "v"),
+    )
