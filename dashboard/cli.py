@@ -258,6 +258,7 @@ def geocode(
 
 from dashboard import cli_analyze, cli_balance, cli_incidents, cli_plan  # noqa: E402,F401,I001
 from dashboard import cli_kpi, cli_ops, cli_patrols, cli_report, cli_security  # noqa: E402,F401,I001
+from dashboard import cli_address  # noqa: E402,F401,I001
 from dashboard.cli_run import bench_geocode, demo, serve  # noqa: E402,F401
 
 

@@ -61,7 +61,9 @@ def incidents_import(
             "merged_reports": rep.merged, "rejected": rep.rejected,
             "rejected_file": rep.rejected_path, "outside": rep.outside,
             "no_location": rep.no_location, "fixed_swapped": rep.fixed_swapped,
-            "grid_version": rep.version_id}
+            "placed_by_address": rep.placed_by_address, "address_review": rep.address_review,
+            "address_review_new": rep.address_review_new,
+            "before_first_version": rep.before_first_version, "grid_version": rep.version_id}
     if as_json:
         rows["rejects"] = rep.rejects[["row", "code", "reason"]].head(
             settings.INTAKE_REJECTS_SHOWN).to_dict("records")

@@ -86,6 +86,8 @@ def load_demo(engine: Engine, demo, progress: Step = _noop) -> dict[str, int]:  
                                batch=20_000, progress=lambda n: progress("incidents", n, total))
     counts["incidents_new"] = summary.inserted
     counts["incidents_present"] = summary.duplicates
+    from data.patrols import load_demo_patrols
+    counts.update(load_demo_patrols(engine, demo, progress))  # key places, tracks, check-ins
     counts["version_id"] = vid
     return counts
 

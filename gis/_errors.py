@@ -72,3 +72,38 @@ class AnalysisError(WanggeError):
 
 class AddressError(WanggeError):
     """A gazetteer cannot be built from the given units, or addresses cannot be matched."""
+
+
+class PatrolError(WanggeError):
+    """A patrol question cannot be answered as asked: a week not in ``YYYY-Www`` form, no
+    county, key areas / sections referring to unknown villages (the message says which)."""
+
+
+class ReportError(WanggeError):
+    """A review period, area or briefing cannot be built (bad ISO week, unknown area code,
+    Chromium missing or failing to print the PDF)."""
+
+
+class KpiError(WanggeError):
+    """A KPI period, level, area or setting cannot be used (bad period string, unknown level,
+    unknown area code, bad rank weights). The message lists the accepted forms."""
+
+
+class AuthError(WanggeError):
+    """A user, password, role, jurisdiction or API token cannot be used as given (unknown
+    user, weak password, unknown role or unit, revoked token). The message says which and
+    how to fix it."""
+
+
+class LoginFailed(AuthError):
+    """A login was refused. The message is the same for every cause (no user enumeration);
+    ``reason`` (``unknown``, ``disabled``, ``password``) is for the audit log only."""
+
+    def __init__(self, msg: str, reason: str) -> None:
+        super().__init__(msg)
+        self.reason = reason
+
+
+class PermissionDenied(AuthError):
+    """The user's role or jurisdiction does not allow the action (or the API token's source
+    or jurisdiction does not cover the item)."""

@@ -480,9 +480,213 @@ row by row; readers of ``incident`` wait until the load commits)."""
 COMPRESS_MIN_BYTES: int = 500
 """Responses of the dashboard smaller than this many bytes are sent uncompressed."""
 
-TILE_FILE: str | None = os.environ.get("WANGGE_TILE_FILE") or None
-"""Local ``.mbtiles`` / ``.pmtiles`` basemap served by the dashboard itself at
-``/tiles/{z}/{x}/{y}`` (intranets without a tile server); overrides ``TILE_URL``."""
+# --- Patrols: key areas and key road sections (gis.patrols) -------------------------------
+
+PATROL_SECTION_BUFFER_M: float = 30.0
+"""Half-width of the corridor around a patrol track, metres: the part of a key road section
+within this distance of the track (measured in the UTM zone of the data) counts as patrolled
+by it. GPS tracks of phones wander 5–20 m; 30 m keeps a road's far lane inside."""
+
+PATROL_SECTION_MIN_SHARE: float = 0.8
+"""A patrol counts for a key road section when its corridor
+(:data:`PATROL_SECTION_BUFFER_M`) covers at least this share of the section's length
+(0.8 = 80 %)."""
+
+PATROL_NIGHT_HOURS: tuple[int, int] = (22, 6)
+"""Night, as (first hour, end hour) of Beijing time (:data:`PATROL_TIMEZONE`), wrapping past
+midnight: 22:00–06:00, the 夜间 of 噪声污染防治法 art. 88. A patrol is a night patrol when
+the middle of its time span (start + end) / 2 falls in this window (so 20:30–23:59 counts,
+18:00–22:30 does not)."""
+
+PATROL_NIGHT_MIN_PER_WEEK: int | None = None
+"""Night patrols a village should make per ISO week (counted by the village of each patrol's
+start point). The source documents ask villages to "add night patrols" without a figure, so
+the default None reports the counts without pass / fail; set a number to get ``passed``."""
+
+PATROL_TIMEZONE: str = "Asia/Shanghai"
+"""Time zone of ISO weeks (Monday 00:00 – Sunday 24:00), of night hours, and of patrol /
+check-in times given without an offset (GPX times without an offset are UTC, as the GPX
+schema requires)."""
+
+PATROL_MIN_POINTS: int = 2
+"""Fewest timed points a patrol track must have (after dropping one-point segments)."""
+
+PATROL_CHECKIN_DEDUPE: str = "team_day"
+"""How check-ins that belong to no patrol count as visits of a key area: ``"team_day"``
+(default) one visit per team (or officer) and Beijing calendar day, so repeated taps do not
+inflate the count; ``"each"`` every check-in is a visit."""
+
+PATROL_LAYER_HOURS: float = 24.0
+"""Patrol tracks shown on the map: those that ended within this many hours before now."""
+
+PATROL_REJECTS_SHOWN: int = 20
+"""Rejected features listed by ``wangge patrols import`` (all are in the rejected file)."""
+
+# --- KPIs, 四无 villages and rankings (gis.kpi, wangge kpi) ---------------------------------
+
+KPI_TIMEZONE: str = "Asia/Shanghai"
+"""Time zone of the calendar dates of a KPI period (``2026-W47``, ``2026-11``,
+``2026-11-01:2026-11-30``): a period runs from local midnight of its first day to local
+midnight after its last day."""
+
+KPI_ON_TIME_TARGET: float | None = 0.95
+"""Target of the on-time closure rate (按时办结率), a share 0–1. The seeds name the figure
+without a value; 95 % is the project's default. None: no target (no pass flag)."""
+
+KPI_FULFILMENT_TARGET: float | None = 0.95
+"""Target of the fulfilment rate (办结率 / 落实到位率), share 0–1; project default (the seeds
+give no value). None: no target."""
+
+KPI_SATISFACTION_TARGET: float | None = 0.90
+"""Target of the follow-up satisfaction rate (回访满意率: 满意 + 基本满意), share 0–1;
+project default (the seeds give no value). None: no target."""
+
+MEDIATION_SUCCESS_TARGET: float | None = 0.96
+"""Target of the dispute mediation success rate (调解成功率), share 0–1: "力争调解成功率达到
+96%以上" (seeds)."""
+
+ONSITE_MEDIATION_TARGET: float | None = 0.58
+"""Target of the on-site mediation rate (现场调解率, disputes settled in the village without
+leaving it: 小事不出村), share 0–1: "现场调解率达到58%以上" (seeds)."""
+
+EVENTUAL_CLOSURE_TARGET: float | None = 0.99
+"""Target of the eventual closure rate (后期办结率: disputes not settled on site that the
+responsible units bring to a conclusion), share 0–1: "后期办结率达到99%以上" (seeds)."""
+
+MEDIATION_KINDS: tuple[str, ...] = ("dispute",)
+"""Incident kinds that are mediated (矛盾纠纷); the mediation KPIs count only these."""
+
+MEDIATION_FAILURE_MARKERS: tuple[str, ...] = (
+    "调解不成", "调解未成", "调解失败", "调解无果", "未达成协议", "未能达成", "引导诉讼",
+    "转诉讼", "移送法院")
+"""Phrases in a resolved dispute's feedback (办结反馈) that mean the mediation failed (the
+case was concluded, e.g. referred to court, without an agreement). The data model has no
+mediation-outcome field; these markers, a reopening and an ``unsatisfied`` follow-up are how
+a failed mediation is recognised (see :func:`gis.kpi.definitions.mediation_success_rate`)."""
+
+SIWU_CRIMINAL_KINDS: tuple[str, ...] = ("criminal", "property_crime")
+"""Incident kinds that are criminal cases for the 四无 goal (无刑事案件); 两抢一盗 are
+criminal offences."""
+
+SIWU_PUBLIC_SECURITY_KINDS: tuple[str, ...] = ("public_security",)
+"""Incident kinds that are public-security cases for the 四无 goal (无治安案件)."""
+
+SIWU_MAJOR_DISPUTE_LEVEL: str = "county"
+"""A dispute (:data:`MEDIATION_KINDS`) is *major* (重大矛盾纠纷) when it was handled at this
+level of :data:`ESCALATION_LADDER` or above at any time (dispatched or escalated there:
+"大事不出镇" missed). The data model has no severity field."""
+
+SIWU_MAJOR_DISPUTE_MIN_REPORTS: int | None = None
+"""A dispute with at least this many reports (``incident_report`` rows: many people calling
+about one event, 群体性纠纷) is also major. None: not used."""
+
+SIWU_PETITION_KINDS: tuple[str, ...] = ("petition",)
+"""Incident kinds that are petitions (信访) for the 越级上访 criterion."""
+
+SIWU_SKIP_LEVEL: str = "county"
+"""A petition skips levels (越级上访) when it was first taken up at this level of
+:data:`ESCALATION_LADDER` or above — its first dispatch went there (or, without an audit
+trail, it sits there without any escalation event) — instead of climbing the ladder from
+the village."""
+
+SIWU_SKIP_SOURCES: tuple[str, ...] = ()
+"""Intake sources (``incident.source``) that receive petitions at county level or above
+(e.g. a county letters-and-visits office feed); a petition from one of them skips levels
+whatever its workflow. Empty by default."""
+
+KPI_RANK_WEIGHTS: dict[str, float] = {
+    "on_time_rate": 0.20,
+    "fulfilment_rate": 0.20,
+    "satisfaction_rate": 0.20,
+    "mediation_success_rate": 0.15,
+    "onsite_mediation_rate": 0.15,
+    "eventual_closure_rate": 0.10,
+}
+"""Weights of the composite score of the rankings (any non-negative numbers; they are
+normalised). The score is the weighted mean of a unit's rates (0–1, ×100 for 0–100 points)
+over the rates it has; a rate whose denominator is below :data:`KPI_RANK_MIN_BASE` is left
+out and the other weights are renormalised."""
+
+KPI_RANK_MIN_BASE: int = 5
+"""Fewest cases in a rate's denominator for the rate to enter a unit's composite score
+(rates from one or two incidents are noise); the single-KPI ranks use every rate."""
+
+# --- Users, roles, jurisdictions, tokens and audit (gis.auth, gis.audit, dashboard.auth) ---
+
+AUTH_ENABLED: bool = (os.environ.get("WANGGE_AUTH") or "1").strip().lower() not in (
+    "0", "false", "no", "off")
+"""Whether the dashboard asks for a login (``WANGGE_AUTH=0`` turns it off, e.g. for a kiosk
+on a closed network or for browser tests). :class:`dashboard.app.AppConfig` ``auth`` takes
+its default from here."""
+
+DB_APP_ROLE: str = os.environ.get("WANGGE_DB_APP_ROLE", "wangge_app")
+"""PostgreSQL role (NOLOGIN) the application switches to per request (``SET LOCAL ROLE``);
+row-level security policies apply to it. Created by migration 0008."""
+
+ROLE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    "operator": ("view", "incident.intake", "incident.act", "patrol.record",
+                 "address.review"),
+    "planner": ("view", "grid.edit"),
+    "leader": ("view", "incident.supervise", "report.view", "audit.view"),
+    "admin": ("view", "incident.intake", "incident.act", "incident.supervise",
+              "patrol.record", "address.review", "grid.edit", "grid.publish",
+              "report.view", "audit.view", "users.manage", "tokens.manage"),
+}
+"""Role → actions it may take (gis.auth.roles). Every role acts only inside its user's
+jurisdiction (its unit and everything below); the database enforces that part."""
+
+GRID_PUBLISH_LEVEL: str = "county"
+"""Publishing a grid version changes the whole county, so it needs a user whose jurisdiction
+is at this level or above (``"county"``) and whose role has ``grid.publish``
+(:data:`ROLE_PERMISSIONS`, admins by default)."""
+
+PASSWORD_MIN_LENGTH: int = 10
+"""Fewest characters of a password (characters, not bytes)."""
+
+PASSWORD_MAX_LENGTH: int = 256
+"""Most characters of a password (longer input is refused before hashing)."""
+
+ARGON2_TIME_COST: int = 3
+"""Argon2id iterations (argon2-cffi ``time_cost``)."""
+
+ARGON2_MEMORY_KIB: int = 65_536
+"""Argon2id memory per hash, KiB (64 MiB, the RFC 9106 second recommendation)."""
+
+ARGON2_PARALLELISM: int = 4
+"""Argon2id lanes (argon2-cffi ``parallelism``)."""
+
+LOGIN_WINDOW_S: float = 900.0
+"""Window in which failed logins are counted for the rate limit, seconds (15 min)."""
+
+LOGIN_MAX_FAILURES: int = 5
+"""Failed logins of one user name from one address within :data:`LOGIN_WINDOW_S` after
+which that address is refused for that name (HTTP 429) until the window passes."""
+
+LOGIN_MAX_FAILURES_PER_IP: int = 30
+"""Failed logins from one address (any user names) within :data:`LOGIN_WINDOW_S` after
+which the address is refused altogether (HTTP 429)."""
+
+SESSION_HOURS: float = 12.0
+"""Lifetime of a dashboard login session, hours (one command-centre shift)."""
+
+COOKIE_SECURE: bool = (os.environ.get("WANGGE_COOKIE_SECURE") or "0").strip().lower() in (
+    "1", "true", "yes", "on")
+"""Send the session cookie over HTTPS only (``WANGGE_COOKIE_SECURE=1`` behind TLS)."""
+
+SECRET_KEY: str | None = os.environ.get("WANGGE_SECRET_KEY") or None
+"""Key that signs session cookies (``WANGGE_SECRET_KEY``); None: a random key kept in
+:data:`SECRET_KEY_FILE`, created on first use, shared by all worker processes."""
+
+SECRET_KEY_FILE: str = os.environ.get("WANGGE_SECRET_KEY_FILE") or os.path.join(
+    os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "var", "secret_key")
+"""File holding the generated session key (mode 0600) when :data:`SECRET_KEY` is unset."""
+
+TOKEN_DEFAULT_DAYS: int | None = 365
+"""Days an API token is valid when ``wangge tokens add`` gets no ``--days``; None: never
+expires."""
+
+AUDIT_QUERY_LIMIT: int = 1_000
+"""Most rows ``wangge audit`` / :func:`gis.audit.query` return unless told otherwise."""
 
 # --- Road network use by the analyses (gis.analytics.reach) ---------------------------------
 
@@ -495,3 +699,32 @@ with an error naming the network instead of reporting off-network legs of many k
 NETWORK_BBOX_MARGIN_M: float = 20_000.0
 """When an ``.osm.pbf`` extract is read for a county, only the roads within the county's
 bounding box grown by this many metres are read (routes may leave the county briefly)."""
+
+# --- Operator desk (dashboard/pages/desk.py) ----------------------------------------------
+
+DESK_REFRESH_S: float = float(os.environ.get("WANGGE_DESK_REFRESH_S") or 15.0)
+"""Seconds between refreshes of the operator desk's queue of open incidents
+(``WANGGE_DESK_REFRESH_S``)."""
+
+DESK_QUEUE_ROWS: int = 60
+"""Open incidents listed in the desk's queue (least time left first)."""
+
+DESK_ADDRESS_SUGGESTIONS: int = 5
+"""Grids offered for an address typed at the desk (the address matcher's best candidates)."""
+
+DESK_SOURCE: str = "desk"
+"""``source`` of the incidents entered at the operator desk (intake identity: source + the
+form's one-time token, so a double click on "submit" stores the incident once)."""
+
+DESK_ACTOR: str = "desk"
+"""Actor written to the audit trail for workflow actions taken at the desk (until login)."""
+
+# --- address review queue (gis.address.review, wangge address review) ----------------------
+
+ADDRESS_REVIEW_LIST_LIMIT: int = 50
+"""Pending address reviews listed at once (``wangge address review list``, oldest first;
+count of reviews, no unit)."""
+
+TILE_FILE: str | None = os.environ.get("WANGGE_TILE_FILE") or None
+"""Local ``.mbtiles`` / ``.pmtiles`` basemap served by the dashboard itself at
+``/tiles/{z}/{x}/{y}`` (intranets without a tile server); overrides ``TILE_URL``."""

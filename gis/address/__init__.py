@@ -9,6 +9,9 @@
 * :mod:`gis.address.matcher` — :class:`AddressMatcher`, :class:`Match`.
 * :mod:`gis.address.evaluate` — accuracy on a labelled set (see ``data.addresses``).
 * :mod:`gis.address.text` — normalisation, numerals, pinyin codes.
+* :mod:`gis.address.places` — the matcher of a stored grid version (cached per version) and
+  each grid's representative point.
+* :mod:`gis.address.review` — the review queue of addresses intake could not place.
 """
 
 from gis.address.evaluate import evaluate

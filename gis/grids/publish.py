@@ -51,7 +51,8 @@ from gis.store.bulk import copy_rows
 LOCAL_TZ = ZoneInfo("Asia/Shanghai")
 """Time zone in which an effective date starts (00:00 local time)."""
 
-REASSIGNED: dict[str, str] = {"incident": "occurred_at", "patrol": "started_at"}
+REASSIGNED: dict[str, str] = {"incident": "occurred_at", "patrol": "started_at",
+                               "patrol_checkin": "checked_at"}
 """Tables re-assigned on publish → their date column (skipped while a table is missing)."""
 
 DRAFT_CELL_FACTOR = 4

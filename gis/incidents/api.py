@@ -12,9 +12,14 @@ The checks are those of file imports (:mod:`gis.incidents.validate_rows`), but a
 all or nothing:
 
 * 201 ``{"ids": [...], "items": [{"index", "incident_id", "status"}], "inserted",
-  "merged", "duplicates"}`` — every item stored; status ``created``, ``merged`` (attached
-  to an existing incident as an extra report) or ``duplicate`` (this source id was received
-  before: nothing changed, its incident id is returned, so retries are safe);
+  "merged", "duplicates", "placed_by_address", "address_review"}`` — every item stored;
+  status ``created``, ``merged`` (attached to an existing incident as an extra report) or
+  ``duplicate`` (this source id was received before: nothing changed, its incident id is
+  returned, so retries are safe). An item given by address only also has ``placement``:
+  ``address`` (matched to a grid with confidence: location = the grid's representative
+  point, ``location_flag`` ``address``) or ``review`` (not placed with confidence: the
+  incident has no grid yet, and ``review_id`` is its entry in the address review queue
+  when this request queued it, see :mod:`gis.address.review`);
 * 400 ``{"errors": [{"index", "field", "code", "reason"}]}`` — not JSON, not objects, or
   some items invalid (then nothing is stored);
 * 413 — body over ``settings.INTAKE_MAX_UPLOAD_BYTES`` or more than
@@ -27,19 +32,30 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import pandas as pd
 from sqlalchemy.engine import Engine
 
 from gis import settings
 from gis._errors import CrsError, GeocodeError, StoreError
 
 
-def _error(status: int, message: str, **extra: Any) -> tuple[Any, int]:  # noqa: ANN401
+def _error(status: int, message: str, **extra: Any) -> tuple[Any, int]:
     from flask import jsonify
 
     return jsonify({"error": message, **extra}), status
 
 
-def handle_post(engine_factory: Callable[[], Engine]) -> tuple[Any, int]:  # noqa: ANN401
+def _item(o: dict[str, Any]) -> dict[str, Any]:
+    item = {"index": int(o["seq"]), "incident_id": int(o["incident_id"]), "status": o["status"]}
+    if o["placement"] in ("address", "review"):
+        item["placement"] = o["placement"]
+    if o["placement"] == "review":
+        rid = o["review_id"]  # None / NaN: queued by an earlier request, not this one
+        item["review_id"] = None if rid is None or pd.isna(rid) else int(rid)
+    return item
+
+
+def handle_post(engine_factory: Callable[[], Engine]) -> tuple[Any, int]:
     """The view of ``POST /api/incidents`` (needs a Flask request context)."""
     from flask import jsonify, request
 
@@ -86,20 +102,20 @@ def handle_post(engine_factory: Callable[[], Engine]) -> tuple[Any, int]:  # noq
     outcomes = rep.outcomes.to_dict("records") if rep.outcomes is not None else []
     return jsonify({
         "ids": [int(o["incident_id"]) for o in outcomes],
-        "items": [{"index": int(o["seq"]), "incident_id": int(o["incident_id"]),
-                   "status": o["status"]} for o in outcomes],
+        "items": [_item(o) for o in outcomes],
         "inserted": rep.inserted, "merged": rep.merged, "duplicates": rep.duplicates,
+        "placed_by_address": rep.placed_by_address, "address_review": rep.address_review,
     }), 201
 
 
-def register_api(flask_server: Any, engine_factory: Callable[[], Engine]) -> None:  # noqa: ANN401
+def register_api(flask_server: Any, engine_factory: Callable[[], Engine]) -> None:
     """Add ``POST /api/incidents`` to ``flask_server`` (e.g. ``dash_app.server``).
 
     ``engine_factory`` returns the SQLAlchemy engine to write to (called per request, so it
     may connect lazily).
     """
 
-    def post_incidents() -> tuple[Any, int]:  # noqa: ANN401
+    def post_incidents() -> tuple[Any, int]:
         return handle_post(engine_factory)
 
     flask_server.add_url_rule("/api/incidents", endpoint="api_post_incidents",

@@ -14,6 +14,12 @@ Every report is COPYed into a temporary table, then, inside the caller's transac
 
 The incident keeps the time and place of its first report. An incident created elsewhere
 (bulk ingest) gets its own report row when a first extra report attaches to it.
+
+Reports placed by address (``location_flag = 'address'``: their point is the grid's
+representative point, not where it happened) are compared only with each other: a report
+placed by address joins an incident placed by address in the same grid (same village and
+group) of the same kind within the window; reports with coordinates never join them, nor
+they those. Reports without a location never merge.
 """
 
 from __future__ import annotations
@@ -147,11 +153,17 @@ def _create_temp(conn: Connection) -> None:
     conn.execute(sa.text("truncate report_in, report_seed"))
 
 
-def _copy(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup, batch: int,
-          progress: Progress | None) -> tuple[int, int]:
+def _copy(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup | None,
+          batch: int, progress: Progress | None) -> tuple[int, int]:
     outside = no_loc = 0
+    placed = "location_flag" in df.columns
+    if not placed and lookup is None:
+        msg = "load_reports: give a grid lookup, or rows placed already (location_flag, " \
+              "village_code, group_code: gis.incidents.intake_place.place_rows)"
+        raise ValueError(msg)
     for start in range(0, len(df), batch):
-        part = geocode_frame(df.iloc[start:start + batch], lookup)
+        part = df.iloc[start:start + batch] if placed else \
+            geocode_frame(df.iloc[start:start + batch], lookup)
         outside += int((part["location_flag"] == "outside").sum())
         no_loc += int((part["location_flag"] == "no_location").sum())
         lon = part["lon"].to_numpy(dtype=float)
@@ -163,8 +175,9 @@ def _copy(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup, b
         rows = zip(range(start, start + len(part)), [adcode] * len(part), _text(part, "source"),
                    _text(part, "source_id"), _text(part, "kind"), _iso(part["occurred_at"]),
                    _iso(part["reported_at"]), _text(part, "address"),
-                   _text(part, "description"), _text(part, "reporter"), part["village_code"],
-                   part["group_code"], part["location_flag"], hexes, _text(part, "raw"),
+                   _text(part, "description"), _text(part, "reporter"),
+                   _text(part, "village_code"), _text(part, "group_code"),  # NaN → NULL
+                   _text(part, "location_flag"), hexes, _text(part, "raw"),
                    strict=True)
         copy_rows(conn, "report_in", IN_COLUMNS, rows)
         if progress:
@@ -183,6 +196,10 @@ from (select r2.seq, c.id, c.d from report_in r2 cross join lateral (
           and i.geom && st_expand(r2.geom, :dx / greatest(cos(radians(st_y(r2.geom))), 0.01),
                                   :dy)
           and st_dwithin(i.geom::geography, r2.geom::geography, :d)
+          and (i.location_flag = 'address') = (r2.location_flag = 'address')
+          and (r2.location_flag <> 'address'
+               or (i.village_code = r2.village_code
+                   and i.group_code is not distinct from r2.group_code))
         order by d, abs(extract(epoch from i.occurred_at - r2.occurred_at)), i.id
         limit 1) c
       where r2.geom is not null) m
@@ -198,14 +215,30 @@ from incident where id in (select incident_id from report_in where merged)
 on conflict (source, source_id) do nothing"""
 
 
-def load_reports(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup,
+def _dedupe_keys(part: pd.DataFrame) -> np.ndarray:
+    """Kind of each report; for reports placed by address, kind + grid (see the module doc)."""
+    keys = part["kind"].to_numpy(dtype=object).copy()
+    if "location_flag" not in part.columns:
+        return keys
+    by_addr = np.flatnonzero((part["location_flag"] == "address").to_numpy())
+    village, group = _text(part, "village_code"), _text(part, "group_code")
+    for i in by_addr:
+        keys[i] = f"address|{keys[i]}|{village[i]}|{group[i]}"
+    return keys
+
+
+def load_reports(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup | None,
                  distance_m: float | None = None, window_min: float | None = None,
                  batch: int | None = None, progress: Progress | None = None,
-                 outcomes: bool = False) -> LoadSummary:
+                 outcomes: bool | np.ndarray = False) -> LoadSummary:
     """Insert accepted reports (``validate_rows.GOOD_COLUMNS``) inside the caller's transaction.
 
-    Row positions of ``df`` are the ``seq`` of :attr:`LoadSummary.outcomes`. ``progress``
-    gets (stage, done, total) with stages ``copy``, ``dedupe`` and ``insert``.
+    Rows are placed with ``lookup`` unless ``df`` is placed already (columns
+    ``location_flag``, ``village_code``, ``group_code``, with ``lon`` / ``lat`` the point to
+    store; see :func:`gis.incidents.intake_place.place_rows`); then ``lookup`` may be None.
+    Row positions of ``df`` are the ``seq`` of :attr:`LoadSummary.outcomes`: all of them
+    with ``outcomes=True``, those listed when ``outcomes`` is an array of positions.
+    ``progress`` gets (stage, done, total) with stages ``copy``, ``dedupe`` and ``insert``.
     """
     d_m = settings.INTAKE_DEDUPE_DISTANCE_M if distance_m is None else distance_m
     w = settings.INTAKE_DEDUPE_WINDOW_MIN if window_min is None else window_min
@@ -237,7 +270,7 @@ def load_reports(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLo
             minutes = (ts - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy() / 60.0
             seed, dist = cluster_reports(part["lon"].to_numpy(float), part["lat"].to_numpy(float),
                                          np.asarray(minutes, dtype=float),
-                                         part["kind"].to_numpy(dtype=object), d_m, w)
+                                         _dedupe_keys(part), d_m, w)
             follow = np.flatnonzero(seed != np.arange(len(todo)))
             if len(follow):
                 copy_rows(conn, "report_seed", ["seq", "seed_seq", "distance_m"],
@@ -272,11 +305,14 @@ def load_reports(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLo
     if progress:
         progress("insert", 3, 3)
     out = None
-    if outcomes:
+    if outcomes is True or not isinstance(outcomes, bool):
+        which = None if outcomes is True else [int(i) for i in np.asarray(outcomes)]
         rows = conn.execute(sa.text(
             "select seq, incident_id, case when merged then 'merged' else 'created' end "
-            "from report_in")).all()
-        rows += [(s, i, "duplicate") for s, i in dup]
+            "from report_in where cast(:w as integer[]) is null or seq = any(:w)"),
+            {"w": which}).all()
+        keep = None if which is None else set(which)
+        rows += [(s, i, "duplicate") for s, i in dup if keep is None or s in keep]
         out = pd.DataFrame(rows, columns=["seq", "incident_id", "status"]).sort_values("seq")
         out = out.reset_index(drop=True)
     return LoadSummary(rows=n, inserted=inserted, merged=merged, duplicates=len(dup),

@@ -11,6 +11,11 @@ it (or pass the same ``--source``) when re-running a renamed file.
 
 ``import_records`` is the same for the HTTP endpoint, but all-or-nothing on validation too:
 if any item is bad nothing is loaded and every item's errors are returned.
+
+Grids: every row is placed in the grid version in force on its date, by coordinates or, for
+rows with only an address, by the address matcher; doubtful addresses are queued for review
+instead of guessed (:mod:`gis.incidents.intake_place`). The county (``adcode``) is the one
+of the version in force today (or the one given); its lookup also judges swapped lat/lon.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -28,12 +33,16 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from gis._errors import StoreError
+from gis.address.review import enqueue
 from gis.crs import CrsSpec, parse_crs
 from gis.grids import versions
 from gis.grids.lookup import GridLookup, lookup_in_force
 from gis.incidents.dedupe import LoadSummary, Progress, load_reports
+from gis.incidents.intake_place import Placed, place_rows
 from gis.incidents.intake_read import Table, read_table, records_table
 from gis.incidents.validate_rows import Checked, check_rows, require_columns
+
+T = TypeVar("T")
 
 APPLICATION_NAME = "wangge intake"
 """``application_name`` of the loading transaction (visible in ``pg_stat_activity``)."""
@@ -42,7 +51,15 @@ APPLICATION_NAME = "wangge intake"
 @dataclass
 class IntakeReport:
     """Outcome of an import. ``inserted`` new incidents; ``merged`` reports attached to an
-    incident as extra reports; ``duplicates`` rows received before (skipped)."""
+    incident as extra reports; ``duplicates`` rows received before (skipped).
+
+    Like ``outside`` and ``no_location``, ``placed_by_address`` (rows without coordinates
+    placed in a grid by their address), ``address_review`` (rows whose address was not
+    placed with confidence: in the address review queue) and ``before_first_version``
+    (rows dated before the county's first grid version, placed in its grids and flagged)
+    count the accepted rows of the input, re-sent ones included; ``address_review_new`` is
+    the number of reviews this run added to the queue (0 when the input was loaded before).
+    ``version_id`` is the version in force today; rows use the one of their date."""
 
     origin: str
     source: str
@@ -61,12 +78,17 @@ class IntakeReport:
     rejected_path: str | None
     rejects: pd.DataFrame = field(repr=False)
     outcomes: pd.DataFrame | None = field(default=None, repr=False)
+    placed_by_address: int = 0
+    address_review: int = 0
+    address_review_new: int = 0
+    before_first_version: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """The counts as a JSON-ready dict (no frames)."""
         keys = ("origin", "source", "crs", "adcode", "version_id", "rows", "accepted",
                 "inserted", "duplicates", "merged", "rejected", "rejected_path", "outside",
-                "no_location", "fixed_swapped")
+                "no_location", "fixed_swapped", "placed_by_address", "address_review",
+                "address_review_new", "before_first_version")
         return {k: getattr(self, k) for k in keys}
 
 
@@ -86,8 +108,7 @@ def _spec(crs: str | None, table: Table) -> CrsSpec:
     return parse_crs(crs or table.declared_crs or "EPSG:4326")
 
 
-def load_in_transaction(engine: Engine, fn: Callable[[Connection], LoadSummary],
-                        what: str) -> LoadSummary:
+def load_in_transaction(engine: Engine, fn: Callable[[Connection], T], what: str) -> T:
     """Run ``fn`` in one transaction; a lost connection becomes a StoreError saying that
     nothing was saved and the same command can be run again."""
     conn = engine.connect()
@@ -105,16 +126,63 @@ def load_in_transaction(engine: Engine, fn: Callable[[Connection], LoadSummary],
         conn.close()
 
 
+@dataclass
+class _Loaded:
+    summary: LoadSummary
+    reviews: dict[int, int]
+    """Input position → id of the review this load queued."""
+
+
+def _load(conn: Connection, placed: Placed, adcode: str, batch: int | None = None,
+          progress: Progress | None = None, all_outcomes: bool = False) -> _Loaded:
+    """Load placed rows and queue the reviews of the new incidents (one transaction)."""
+    summary = load_reports(conn, placed.frame, adcode, None, batch=batch, progress=progress,
+                           outcomes=True if all_outcomes else placed.tracked)
+    reviews: dict[int, int] = {}
+    if len(placed.review):
+        out = summary.outcomes
+        created = out[out["status"] != "duplicate"].set_index("seq")["incident_id"]
+        rows = placed.review[placed.review["seq"].isin(created.index)]
+        if len(rows):
+            f = placed.frame
+            seq = rows["seq"].to_numpy(dtype=int)
+            rows = rows.assign(incident_id=created.loc[seq].to_numpy(),
+                               source=f["source"].to_numpy()[seq],
+                               source_id=f["source_id"].to_numpy()[seq])
+            reviews = enqueue(conn, adcode, rows)
+    if not all_outcomes:
+        summary.outcomes = None  # only the tracked rows: not a per-row answer
+    return _Loaded(summary, reviews)
+
+
+def _outcomes(loaded: _Loaded, placed: Placed) -> pd.DataFrame | None:
+    """Per input position: incident id, status, placement and review id (the API)."""
+    out = loaded.summary.outcomes
+    if out is None:
+        return None
+    out = out.copy()
+    seq = out["seq"].to_numpy(dtype=int)
+    out["placement"] = placed.placement[seq] if len(seq) else []
+    out["review_id"] = [loaded.reviews.get(int(s)) for s in seq]
+    return out
+
+
 def _report(table: Table, source: str, spec: CrsSpec, adcode: str, lookup: GridLookup,
-            checked: Checked, summary: LoadSummary | None, rejected_path: str | None) -> IntakeReport:
-    s = summary or LoadSummary(0, 0, 0, 0, 0, 0)
+            checked: Checked, placed: Placed | None, loaded: _Loaded | None,
+            rejected_path: str | None) -> IntakeReport:
+    s = loaded.summary if loaded else LoadSummary(0, 0, 0, 0, 0, 0)
     return IntakeReport(
         origin=table.path, source=source, crs=str(spec), adcode=adcode,
         version_id=lookup.version_id, rows=len(table.cells), accepted=len(checked.good),
         inserted=s.inserted, merged=s.merged, duplicates=s.duplicates,
         rejected=len(checked.rejects), outside=s.outside, no_location=s.no_location,
         fixed_swapped=int(checked.good["fixed"].notna().sum()), rejected_path=rejected_path,
-        rejects=checked.rejects, outcomes=s.outcomes)
+        rejects=checked.rejects,
+        outcomes=_outcomes(loaded, placed) if loaded and placed else None,
+        placed_by_address=int((placed.placement == "address").sum()) if placed else 0,
+        address_review=int((placed.placement == "review").sum()) if placed else 0,
+        address_review_new=len(loaded.reviews) if loaded else 0,
+        before_first_version=int(placed.before_first.sum()) if placed else 0)
 
 
 def import_file(engine: Engine, path: str | Path, source: str | None = None,
@@ -151,7 +219,8 @@ def import_file(engine: Engine, path: str | Path, source: str | None = None,
         progress("validate", 0, len(table.cells))
     with engine.connect() as conn:
         code, lookup = target(conn, adcode)
-    checked = check_rows(table, src, spec, lookup, fix_swapped, now)
+        checked = check_rows(table, src, spec, lookup, fix_swapped, now)
+        placed = place_rows(conn, checked.good, code)
     if progress:
         progress("validate", len(table.cells), len(table.cells))
     rpath = rejected_path_for(path)
@@ -159,10 +228,10 @@ def import_file(engine: Engine, path: str | Path, source: str | None = None,
         checked.rejects.to_csv(rpath, index=False, encoding="utf-8-sig")
     elif rpath.exists():  # a stale file of an earlier run would mislead
         rpath.unlink()
-    summary = load_in_transaction(
-        engine, lambda conn: load_reports(conn, checked.good, code, lookup, batch=batch,
-                                          progress=progress), str(path))
-    return _report(table, src, spec, code, lookup, checked, summary,
+    loaded = load_in_transaction(
+        engine, lambda conn: _load(conn, placed, code, batch=batch, progress=progress),
+        str(path))
+    return _report(table, src, spec, code, lookup, checked, placed, loaded,
                    str(rpath) if len(checked.rejects) else None)
 
 
@@ -173,7 +242,8 @@ def import_records(engine: Engine, items: list[dict[str, Any]], source: str | No
 
     ``source`` is used for items without their own ``source`` field. When any item is bad,
     nothing is loaded and the report's ``rejects`` (``row`` = item index from 0) say why;
-    otherwise ``outcomes`` gives each item's incident id and status.
+    otherwise ``outcomes`` gives each item's incident id, status, placement (coordinates |
+    address | review | none) and review id (when this request queued one).
     """
     per_item = np.array([str(it.get("source") or source or "").strip() for it in items],
                         dtype=object)
@@ -182,11 +252,12 @@ def import_records(engine: Engine, items: list[dict[str, Any]], source: str | No
     spec = _spec(crs, table)
     with engine.connect() as conn:
         code, lookup = target(conn, adcode)
-    checked = check_rows(table, per_item, spec, lookup, fix_swapped, now)
-    label = ",".join(sorted(set(per_item))) or "api"
-    if len(checked.rejects):
-        return _report(table, label, spec, code, lookup, checked, None, None)
-    summary = load_in_transaction(
-        engine, lambda conn: load_reports(conn, checked.good, code, lookup, outcomes=True),
+        checked = check_rows(table, per_item, spec, lookup, fix_swapped, now)
+        label = ",".join(sorted(set(per_item))) or "api"
+        if len(checked.rejects):
+            return _report(table, label, spec, code, lookup, checked, None, None, None)
+        placed = place_rows(conn, checked.good, code)
+    loaded = load_in_transaction(
+        engine, lambda conn: _load(conn, placed, code, all_outcomes=True),
         f"{len(items)} record(s) from {label}")
-    return _report(table, label, spec, code, lookup, checked, summary, None)
+    return _report(table, label, spec, code, lookup, checked, placed, loaded, None)

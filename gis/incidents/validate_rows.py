@@ -21,8 +21,9 @@ duplicate_id      the same 编号 appears on an earlier row of the same input
 
 Naive times are Beijing time (``settings.INTAKE_TIMEZONE``). Coordinates are converted from
 the declared coordinate system (``--crs``: WGS84 default, gcj02, bd09, any EPSG) to storage.
-A row with no coordinates but an address is accepted without location (``no_location``);
-a point outside the territory (and not swapped) is accepted and flagged ``outside``.
+A row with no coordinates but an address is accepted; intake then places it by its address
+or queues it for address review (:mod:`gis.incidents.intake_place`). A point outside the
+territory (and not swapped) is accepted and flagged ``outside``.
 """
 
 from __future__ import annotations
