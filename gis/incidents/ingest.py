@@ -88,7 +88,8 @@ def _ingest_via_temp(conn: Connection, df: pd.DataFrame, adcode: str, lookup: Gr
                    _iso(part["reported_at"]) if "reported_at" in part else [None] * len(part),
                    [s or "received" for s in status], _text(part, "address"),
                    _text(part, "description"), _text(part, "reporter"),
-                   part["village_code"], part["group_code"], part["location_flag"], hexes,
+                   _text(part, "village_code"), _text(part, "group_code"),
+                   _text(part, "location_flag"), hexes,
                    _iso_opt(part, "resolved_at"), _iso_opt(part, "closed_at"),
                    _text(part, "satisfaction"), _text(part, "feedback"),
                    strict=True)
