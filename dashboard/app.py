@@ -20,6 +20,7 @@ from dash import Input, Output, dcc, html
 from dashboard import compression, data
 from dashboard.scheduler import start_escalation_thread
 from gis import settings
+from gis.incidents.api import register_api
 from layers.i18n import LANGS, normalise_lang, t
 from layers.leaflet import write_assets
 
@@ -51,6 +52,10 @@ class AppConfig:
         County shown (default: the county of any grid version in force).
     escalation_interval_s : float or None
         Seconds between runs of the escalation scheduler in the server; None: off.
+    auth : bool
+        Require a login (``/login``, :mod:`dashboard.auth`); default
+        :data:`gis.settings.AUTH_ENABLED` (on unless ``WANGGE_AUTH=0``). Tests that drive
+        pages without logging in pass ``auth=False``.
     """
 
     database_url: str | None = None
@@ -61,6 +66,7 @@ class AppConfig:
     title: str | None = None
     adcode: str | None = None
     escalation_interval_s: float | None = 60.0
+    auth: bool = field(default_factory=lambda: settings.AUTH_ENABLED)
 
 
 def _lang_switch(lang: str) -> dcc.RadioItems:
@@ -87,8 +93,10 @@ def shell(config: AppConfig) -> html.Div:
                       html.Span(t("app.brand", lang), id="app-brand", className="wg-brand-name")],
                      className="wg-brand"),
             html.Nav(_nav(lang), id="app-nav", className="wg-nav"),
-            html.Div(_lang_switch(lang), className="wg-topbar-right",
-                     title=t("app.lang.switch", lang)),
+            html.Div([_lang_switch(lang)] + ([html.A(
+                t("auth.logout", lang), href="/logout", id="app-logout",
+                className="wg-nav-link")] if config.auth else []),
+                className="wg-topbar-right", title=t("app.lang.switch", lang)),
         ], className="wg-topbar"),
         html.Main(dash.page_container, className="wg-main"),
     ], className="wg-app")
@@ -125,7 +133,12 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
         serve_locally=True)
     app.layout = shell(config)
     _register_shell_callbacks(app)
+    if config.auth:
+        from dashboard.auth import install_auth
+
+        install_auth(app, config)
     data.register_routes(server)
+    register_api(server, data.engine)  # POST /api/incidents (gis.incidents.api)
     if config.tile_file:
         from dashboard.tiles import register_tile_routes
 

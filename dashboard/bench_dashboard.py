@@ -90,7 +90,7 @@ def start_server(url: str, workers: int, log: Path) -> tuple[subprocess.Popen[by
 
     port = _free_port()
     wangge = Path(sys.executable).parent / "wangge"
-    env = os.environ | {"DATABASE_URL": url}
+    env = os.environ | {"DATABASE_URL": url, "WANGGE_AUTH": "0"}  # pages, not the login
     with log.open("wb") as out:
         proc = subprocess.Popen([str(wangge), "serve", "--host", "127.0.0.1", "--port", str(port),
                                  "--workers", str(workers)], env=env, stdout=out,

@@ -18,6 +18,7 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
+from rich.table import Table
 
 from dashboard.cli import (
     JsonOpt,
@@ -83,13 +84,28 @@ def demo(
                                               help="Serve the dashboard afterwards.")] = True,
     host: Annotated[str, typer.Option(help="Address to serve on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to serve on.")] = 8050,
+    users: Annotated[bool, typer.Option("--users/--no-users",
+                                        help="Create (or reset) one login per role.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Load the synthetic demo county (idempotent) and serve the dashboard."""
+    """Load the synthetic demo county (idempotent), create one login per role, serve."""
+    from dashboard.cli_security import demo_users
+
     counts = load_demo_county(seed, incidents)
-    summary("demo county loaded (synthetic data)", counts, as_json)
+    logins = demo_users() if users else []
+    if as_json:
+        print(json.dumps({**counts, "logins": logins}, ensure_ascii=False, default=str))
+    else:
+        summary("demo county loaded (synthetic data)", counts, False)
+        if logins:
+            table = Table("user", "role", "unit", "password",
+                          title="demo logins (new passwords on every run)")
+            for u in logins:
+                table.add_row(u["name"], u["role"], u["unit"], u["password"])
+            out.print(table)
     if serve_after:
-        serve(host=host, port=port, workers=1, threads=4, tile_file=None)
+        serve(host=host, port=port, workers=1, threads=4, tile_file=None,
+              auth=settings.AUTH_ENABLED)
 
 
 @app.command("serve")
@@ -102,6 +118,9 @@ def serve(
     threads: Annotated[int, typer.Option(help="Threads per gunicorn worker.")] = 4,
     tile_file: Annotated[Path | None, typer.Option(
         help="Local .mbtiles / .pmtiles basemap served at /tiles/{z}/{x}/{y}.")] = None,
+    auth: Annotated[bool, typer.Option(
+        "--auth/--no-auth", help="Require a login (default: on, WANGGE_AUTH=0 turns it off).")]
+        = settings.AUTH_ENABLED,
     debug: Annotated[bool, typer.Option(help="Dash debug mode (Flask server only).")] = False,
 ) -> None:
     """Serve the Dash command-centre dashboard (production: --workers 2 or more)."""
@@ -109,7 +128,7 @@ def serve(
     from gis.store import database_url
 
     url = database_url()
-    config = AppConfig(database_url=url, tile_url=settings.TILE_URL)
+    config = AppConfig(database_url=url, tile_url=settings.TILE_URL, auth=auth)
     if tile_file is not None:
         config.tile_file = str(tile_file)
     out.print(f"wangge dashboard on http://{host}:{port}/  (database: {url}, workers: {workers})")

@@ -436,6 +436,7 @@ TABLE: dict[str, tuple[str, str]] = {
     "desk.ev.escalation": ("自动升级至{level}", "Escalated to {level}"),
     "desk.ev.by": ("操作：{actor}", "by {actor}"),
     "desk.ev.due": ("新时限 {t}", "new deadline {t}"),
+    "desk.ev.deadline": ("时限 {t}", "deadline {t}"),
     "desk.ev.late": ("（超时办理）", "(late)"),
     "desk.legend.pick": ("新事件位置", "New incident's location"),
     "desk.legend.selected": ("所选事件", "Selected incident"),

@@ -21,7 +21,8 @@ caller goes on):
    code wins, as everywhere in wangge), and that group's village; ``location_flag`` flips
    between ``ok`` and ``outside`` accordingly (other flags and rows without a location are
    left alone). Earlier incidents keep their grids;
-5. one ``grid_edit`` row (op ``publish``) records who, when and the counts.
+5. one ``grid_edit`` row (op ``publish``) and one ``audit_log`` row (``grid.publish``)
+   record who, when and the counts.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ import shapely
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from gis import settings
+from gis import audit, settings
 from gis.geocode import GridIndex
 from gis.grids import versions
 from gis.grids.edits_core import log_edit
@@ -217,6 +218,10 @@ def publish(conn: Connection, draft_id: int, effective: date, *, actor: str) -> 
         rep.edit_id = log_edit(conn, adcode, draft_id, actor, "publish", [], [], {
             "effective": effective.isoformat(), "retired_version": retired,
             "reassigned": rep.reassigned})
+        audit.record(conn, actor, "grid.publish", f"grid_version:{draft_id}",
+                     {"effective": effective, "retired_version": retired,
+                      "reassigned": rep.reassigned, "edit_id": rep.edit_id},
+                     adcode=adcode, scope=adcode)
     return rep
 
 

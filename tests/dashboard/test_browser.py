@@ -88,7 +88,10 @@ def run_server(db_url: str, log: Path, ready_path: str,
     when the server exits or does not answer within 120 s.
     """
     port = _free_port()
-    env = os.environ | {"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1"} | (extra_env or {})
+    # WANGGE_AUTH=0: the pages are tested without a login (tests/dashboard/test_auth.py
+    # tests the login); pass {"WANGGE_AUTH": "1"} in extra_env to serve with it
+    env = os.environ | {"DATABASE_URL": db_url, "PYTHONUNBUFFERED": "1",
+                        "WANGGE_AUTH": "0"} | (extra_env or {})
     env.pop("WANGGE_TILE_URL", None)
     with log.open("wb") as out:
         proc = subprocess.Popen(_serve_command(port, args), cwd=ROOT, env=env, stdout=out,
