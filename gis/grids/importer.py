@@ -1,7 +1,17 @@
-"""Import grid boundary files into a grid version: all or nothing, idempotent by code."""
+"""Import grid boundary files into a grid version: all or nothing, idempotent by code.
+
+Every import into a draft is recorded in ``grid_edit`` (op ``import``): who (``actor``), when
+(the row's time), and what — ``codes_before`` = codes of the version's grids it replaced,
+``codes_after`` = codes it wrote, ``detail`` = file, level, counts, source CRS and repaired
+codes. The geometries themselves stay in the file and the grid table (an import replaces up
+to thousands of grids; re-imports of an edited draft, :mod:`gis.grids.reimport`, record the
+changed grids in full).
+"""
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -29,6 +39,29 @@ class ImportReport:
     repaired: list[str] = field(default_factory=list)
     source_crs: str = ""
     published: date | None = None
+    edit_id: int | None = None
+
+
+IMPORT_ACTOR = "import"
+"""Actor recorded for an import when none is given and ``$WANGGE_ACTOR`` is unset."""
+
+
+def default_actor(actor: str | None = None) -> str:
+    """``actor``, else ``$WANGGE_ACTOR``, else :data:`IMPORT_ACTOR`."""
+    return actor or os.environ.get("WANGGE_ACTOR") or IMPORT_ACTOR
+
+
+def log_import(conn: sa.Connection, adcode: str, version_id: int, actor: str,
+               codes_before: list[str], codes_after: list[str],
+               detail: dict[str, object]) -> int:
+    """Append one ``grid_edit`` row (op ``import``) for an import into ``version_id``;
+    returns its id. Grids are recorded by code only (see the module doc)."""
+    return conn.execute(sa.text("""
+        insert into grid_edit (adcode, version_id, actor, op, codes_before, codes_after, detail)
+        values (:a, :v, :actor, 'import', :cb, :ca, cast(:d as jsonb)) returning id"""), {
+        "a": adcode, "v": version_id, "actor": actor, "cb": sorted(codes_before),
+        "ca": sorted(codes_after),
+        "d": json.dumps(detail, ensure_ascii=False, default=str)}).scalar_one()
 
 
 def rejects_path_for(path: str | Path) -> Path:
@@ -78,14 +111,16 @@ def import_grids(engine: Engine, path: str | Path, level: str, *, name_field: st
                  code_field: str | None = None, parent_field: str | None = None,
                  crs: str | None = None, adcode: str | None = None,
                  version_id: int | None = None, publish_on: date | None = None,
-                 rejects_path: str | Path | None = None) -> ImportReport:
+                 rejects_path: str | Path | None = None,
+                 actor: str | None = None) -> ImportReport:
     """Read ``path`` and write its grids into a version in one transaction.
 
     Any rejected feature rejects the whole file: the rejected rows go to ``rejects_path``
     (default ``<file>.rejected.csv``) and :class:`FeatureRejected` is raised; nothing is
     written. Grids whose code already exists in the version are replaced (idempotent).
     The target version is ``version_id`` or the county's newest draft (created if none);
-    ``publish_on`` publishes it from that date.
+    ``publish_on`` publishes it from that date. The import is recorded in ``grid_edit``
+    (op ``import``, by ``actor``, default :func:`default_actor`) in the same transaction.
     """
     if level not in LEVELS:
         msg = f"--level must be one of {sorted(LEVELS)}, not {level!r}"
@@ -119,10 +154,18 @@ def import_grids(engine: Engine, path: str | Path, level: str, *, name_field: st
                   f"{first.get('field')!r}: {first.get('reason')}. All rejected rows: {out}"
             raise FeatureRejected(msg, [(r.get("feature"), str(r.get("field")), str(r["reason"]))
                                         for r in rejects], str(out))
+        existing = list(conn.execute(sa.text(
+            "select code from grid where version_id = :v and code = any(:c)"),
+            {"v": vid, "c": codes}).scalars())
         saved = save_grids(conn, vid, gdf, lvl, county)
+        edit_id = log_import(conn, county, vid, default_actor(actor), existing, codes, {
+            "file": str(path), "level": level, "features": len(gdf),
+            "inserted": saved.inserted, "replaced": saved.replaced,
+            "source_crs": res.source_crs, "repaired": list(res.repaired),
+            "published": publish_on})
         if publish_on is not None:
             versions.publish_simple(conn, vid, publish_on)
     return ImportReport(path=str(path), level=level, version_id=vid, features=len(gdf),
                         inserted=saved.inserted, replaced=saved.replaced,
                         repaired=list(res.repaired), source_crs=res.source_crs,
-                        published=publish_on)
+                        published=publish_on, edit_id=edit_id)

@@ -14,10 +14,12 @@ Definitions (the figures of the KPI tiles):
   county, after an automatic escalation or a dispatch upwards) or with an ``escalation``
   event in their audit trail.
 * **on-time closure rate** — of the incidents that occurred in the window (the last
-  ``window_days`` days) and are resolved, the share resolved on time: without any
-  ``warning`` or ``escalation`` event when the incident has an audit trail; for incidents
-  without one (imported history), resolved within the sum of the time limits of the steps
-  received + dispatched + in progress of its kind (:mod:`gis.incidents.limits`).
+  ``window_days`` days) and are resolved (status resolved, followed up or closed), the
+  share resolved on time: without any ``warning`` or ``escalation`` event, nor a transition
+  after its step's deadline, when the incident has an audit trail; for incidents without
+  one (imported history), resolved within the sum of the time limits of the steps
+  received + dispatched + in progress of its kind (:mod:`gis.incidents.limits`). This is
+  :func:`gis.kpi.definitions.on_time_rate`, computed by :func:`gis.kpi.compute.totals`.
 * **satisfaction rate** — of the incidents of the window with a follow-up answer, the share
   answered ``satisfied`` or ``basically`` (满意 + 基本满意).
 
@@ -39,9 +41,12 @@ from sqlalchemy.engine import Connection
 from gis import settings
 from gis._errors import WorkflowError
 from gis.incidents import limits
+from gis.kpi import compute as kpi_compute
+from gis.kpi import facts as kpi_facts
 
-ON_TIME_STEPS: tuple[str, ...] = ("received", "dispatched", "in_progress")
-"""Steps whose limits add up to the time allowed from report to resolution."""
+ON_TIME_STEPS: tuple[str, ...] = kpi_facts.ON_TIME_STEPS
+"""Steps whose limits add up to the time allowed from report to resolution (defined in
+:mod:`gis.kpi.facts`)."""
 
 FEED_COLUMNS: tuple[str, ...] = (
     "id", "kind", "occurred_at", "reported_at", "status", "level", "village_code",
@@ -117,41 +122,7 @@ def window_rates(conn: Connection, now: datetime, adcode: str | None = None,
     """
     _check_now(now)
     days = float(settings.WALL_WINDOW_DAYS if window_days is None else window_days)
-    kinds, steps, hours = limits.limit_rows()
-    row = conn.execute(sa.text("""
-        with lim as (
-            select * from unnest(cast(:kinds as text[]), cast(:steps as text[]),
-                                 cast(:hours as float8[])) as t(kind, step, hours)),
-        tot as (
-            select kind, sum(hours) as hours from lim
-            where step = any(cast(:on_time_steps as text[])) group by kind),
-        w as (
-            select id, kind, resolved_at, satisfaction,
-                   coalesce(reported_at, occurred_at) as t0
-            from incident
-            where occurred_at >= :since and occurred_at < :now
-              and (cast(:a as text) is null or adcode = :a)),
-        ev as (
-            select e.incident_id,
-                   bool_or(e.kind in ('warning', 'escalation')) as late
-            from incident_event e join w on w.id = e.incident_id
-            group by e.incident_id)
-        select count(*) as incidents,
-               count(w.resolved_at) as resolved,
-               count(*) filter (where w.resolved_at is not null and case
-                   when ev.incident_id is not null then not ev.late
-                   else w.resolved_at <= w.t0 + coalesce(tk.hours, td.hours, 1e9)
-                                                * interval '1 hour' end) as on_time,
-               count(w.satisfaction) as answered,
-               count(*) filter (where w.satisfaction in ('satisfied', 'basically'))
-                   as satisfied
-        from w
-        left join ev on ev.incident_id = w.id
-        left join tot tk on tk.kind = w.kind
-        left join tot td on td.kind = 'default'"""),
-        {"kinds": kinds, "steps": steps, "hours": hours, "on_time_steps": list(ON_TIME_STEPS),
-         "since": now - timedelta(days=days), "now": now, "a": adcode}).mappings().one()
-    out: dict[str, Any] = {k: int(v) for k, v in row.items()}
+    out: dict[str, Any] = dict(kpi_compute.totals(conn, now - timedelta(days=days), now, adcode))
     out["on_time_rate"] = out["on_time"] / out["resolved"] if out["resolved"] else None
     out["satisfaction_rate"] = out["satisfied"] / out["answered"] if out["answered"] else None
     out["window_days"] = days
