@@ -300,10 +300,10 @@ def test_geojson_points_are_read_other_geometries_rejected(ieng, inside,  # noqa
     ("missing.csv", None, "no such file"),
     ("a.doc", b"x", "unknown file type"),
     ("broken.xlsx", b"not a zip", "not a readable XLSX"),
-    ("broken.geojson", b"{", "not valid JSON"),
+    ("broken.geojson", b"{", "the JSON ends early"),
     ("nokind.csv", "编号,时间,经度,纬度,上报人\n1,2025-01-01,100.1,38.1,甲\n".encode(), "类型"),
     ("empty.csv", b"", "empty file"),
-    ("latin.csv", "编号".encode("utf-16"), "neither UTF-8 nor GBK"),
+    ("latin.csv", b"\x80\xff,x\n", "neither UTF-8 nor GBK"),
 ])
 def test_unreadable_files_raise_a_clear_error(ieng, tmp_path: Path, name: str,  # noqa: ANN001
                                               content: bytes | None, match: str) -> None:
@@ -410,6 +410,7 @@ def _killer(url: str, stop: threading.Event, killed: list[int], when: str) -> No
             while not stop.is_set() and not killed:
                 pids = conn.execute(sa.text(
                     "select pid from pg_stat_activity where application_name = :a "
+                    "and datname = current_database() "
                     "and state = 'active' and query ilike :q"),
                     {"a": APPLICATION_NAME, "q": when}).scalars().all()
                 for pid in pids:
@@ -444,7 +445,8 @@ def test_killing_the_connection_mid_import_leaves_nothing_and_rerun_loads_all(
                 eng = sa.create_engine(intake_db_url, isolation_level="AUTOCOMMIT")
                 with eng.connect() as conn:
                     pid = conn.execute(sa.text(
-                        "select pid from pg_stat_activity where application_name = :a"),
+                        "select pid from pg_stat_activity where application_name = :a "
+                        "and datname = current_database()"),
                         {"a": APPLICATION_NAME}).scalar_one()
                     assert conn.execute(sa.text("select pg_terminate_backend(:p)"),
                                         {"p": pid}).scalar()
@@ -474,13 +476,15 @@ def test_killing_the_connection_mid_import_leaves_nothing_and_rerun_loads_all(
 
 @pytest.fixture
 def client(ieng):  # noqa: ANN001, ANN201
+    """A test client of the endpoint sending a county-wide API token for each source."""
     from flask import Flask
 
     from gis.incidents.api import register_api
+    from tests.gis.api_client import TokenClient
 
     app = Flask("intake-test")
     register_api(app, lambda: ieng)
-    return app.test_client()
+    return TokenClient(app.test_client(), ieng)
 
 
 def item(p: pd.Series, sid: str, **kw: object) -> dict:
