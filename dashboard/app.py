@@ -146,6 +146,9 @@ def create_app(config: AppConfig | None = None) -> dash.Dash:
     compression.install(server)
     if config.escalation_interval_s:
         start_escalation_thread(data.engine, config.escalation_interval_s)
+        from dashboard.wall_warm import start_warm_up
+
+        start_warm_up(wait_s=settings.WALL_WARM_UP_WAIT_S)  # built before the first request
     return app
 
 

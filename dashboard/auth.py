@@ -19,8 +19,9 @@
   also echo a per-session token (double submit: Dash's renderer copies the ``_csrf_token``
   cookie, set at login, into the ``X-CSRFToken`` header) or get 403.
 
-Pages reach the database for the logged-in user through :func:`scoped_connection`, which
-applies the user's jurisdiction (row-level security, migration 0008).
+Pages reach the database for the logged-in user through :func:`dashboard.data.connect`,
+:func:`dashboard.data.begin` (:func:`scoped_connection` here) and :func:`dashboard.data.store`,
+which apply the user's jurisdiction (row-level security, migration 0008).
 """
 
 from __future__ import annotations
@@ -43,10 +44,9 @@ from sqlalchemy.engine import Connection
 
 from dashboard import data
 from gis import audit, settings
-from gis._errors import LoginFailed, PermissionDenied
+from gis._errors import LoginFailed
 from gis.auth import users as users_mod
 from gis.auth.users import User
-from gis.store.scoped import scoped
 from layers.i18n import LANGS, normalise_lang, t
 
 if TYPE_CHECKING:
@@ -338,16 +338,9 @@ def current_user() -> User | None:
 def scoped_connection() -> Iterator[Connection]:
     """A transaction for the current request: scoped to the logged-in user's jurisdiction
     (row-level security) when auth is on; the plain engine when the app runs without
-    auth. PermissionDenied when auth is on and nobody is logged in."""
-    eng = data.engine()
-    if not getattr(data.config(), "auth", False):
-        with eng.begin() as conn:
-            yield conn
-        return
-    user = current_user()
-    if user is None:
-        raise PermissionDenied("no user is logged in; sign in at /login")
-    with scoped(eng, user) as conn:
+    auth. PermissionDenied when auth is on and nobody is logged in (the same as
+    :func:`dashboard.data.begin`)."""
+    with data.begin() as conn:
         yield conn
 
 

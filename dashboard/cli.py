@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from gis import settings
@@ -46,7 +47,8 @@ def domain_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except WanggeError as e:
-            err.print(f"[bold red]error:[/] {e}", markup=True, highlight=False, soft_wrap=True)
+            err.print(f"[bold red]error:[/] {escape(str(e))}", markup=True, highlight=False,
+                      soft_wrap=True)  # escaped: [...] in a message is text, not markup
             raise typer.Exit(2) from None
 
     return wrapper  # type: ignore[return-value]

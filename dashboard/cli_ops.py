@@ -90,24 +90,33 @@ def bench_load(
         = "wangge_bench_load",
     as_json: JsonOpt = False,
 ) -> None:
-    """50 wall displays + 20 incidents/s through the API on loopback: errors, p50 / p95."""
+    """50 wall displays + 20 incidents/s through the API on loopback: errors, p50 / p95.
+
+    The API needs a token: one is made for the run's source (county-wide, one day) and
+    revoked at the end."""
+    import uuid
     from pathlib import Path as _Path
 
     from dashboard.bench_dashboard import prepare_database, start_server
-    from dashboard.bench_load import run_load_bench
+    from dashboard.bench_load import bench_token, revoke_bench_token, run_load_bench
+    from dashboard.cli_security import cli_actor
     from gis import settings as s
 
     url = _url(database)
+    source = f"load-{uuid.uuid4().hex[:8]}"
     with _progress() as bar:
         task = bar.add_task("prepare database", total=None)
         prepare_database(url, 0)
+        prefix, secret = bench_token(url, source, cli_actor())
         bar.update(task, description=f"serve ({workers} workers)")
         proc, base = start_server(url, workers, _Path("var") / "bench-load-server.log")
         try:
             bar.update(task, description=f"{displays} displays + {rate:g} incidents/s "
                                          f"for {minutes:g} min")
-            res = run_load_bench(url, base, displays, minutes, rate, s.WALL_REFRESH_S)
+            res = run_load_bench(url, base, displays, minutes, rate, s.WALL_REFRESH_S,
+                                 headers={"Authorization": f"Bearer {secret}"}, source=source)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            revoke_bench_token(url, prefix, cli_actor())
     summary("bench load", res, as_json)

@@ -4,25 +4,41 @@ Pages never query the store themselves: they ask here. Layers of a grid version 
 once per (database, version) and kept; incident aggregates and counts are rebuilt after
 :data:`INCIDENT_TTL_S` seconds. The layers' GeoJSON is served by :func:`register_routes`
 at ``/layers/<id>.geojson`` (gzip, ETag), so pages send only URLs to the browser.
+
+Jurisdictions (issue #8): with the login on (``config().auth``) every read of incidents,
+events, reports, drafts, audit rows or patrols goes through :func:`connect` / :func:`begin`
+(a transaction as the application role, scoped to the logged-in user: row-level security)
+or :func:`store` (an Engine scoped the same way, for code that takes an engine), and every
+:func:`cached` key carries the user's jurisdiction, so no cached result crosses from one
+jurisdiction to another. Only reference data that every user may read (published grids,
+units, posts: ``shared=True``) is read as the owner through :func:`engine` and shared. With
+the login off (development, tests, a kiosk on a closed network) all of these are the plain
+engine and keys are unchanged. Work done in a background thread runs with the viewer of
+the request that started it (:func:`bound`).
 """
 
 from __future__ import annotations
 
+import contextvars
 import gzip
 import hashlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import flask
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
+from gis._errors import PermissionDenied
 from gis.grids import versions
 from gis.grids.store import read_grids
 from gis.incidents.queries import counts_per_grid, incident_total
-from gis.store import connect
+from gis.store import connect as _connect_url
+from gis.store.scoped import jurisdiction_codes, scoped
+from gis.store.scoped_engine import scoped_engine
 from gis.territory import units
 from layers import grids as grid_layers
 from layers.base import Layer, geojson_text
@@ -43,6 +59,9 @@ LABEL_SWITCH_ZOOM = 12
 """Township names are shown below this zoom, village names from it on."""
 TOP_N = 10
 """Villages listed in the incident ranking."""
+SCOPED_LAYERS: frozenset[str] = frozenset({"incidents"})
+"""Layers of :class:`MapData` built from the viewer's own rows (the others are reference
+data: the same for every user)."""
 CONFIG_KEY = "WANGGE_CONFIG"
 """Key of the :class:`dashboard.app.AppConfig` in the Flask app's config."""
 
@@ -73,15 +92,138 @@ def config() -> AppConfig:
 
 def engine() -> Engine:
     """Engine of the configured database (``DATABASE_URL`` / embedded cluster when None)."""
-    return connect(config().database_url)
+    return _connect_url(config().database_url)
 
 
 def _url() -> str:
     return str(engine().url)
 
 
-def cached(key: tuple[Any, ...], ttl: float | None, build: Callable[[], T]) -> T:
-    """``build()`` once per ``key``, kept ``ttl`` seconds (forever when None)."""
+@dataclass(frozen=True)
+class Viewer:
+    """Whose data is read: ``auth`` (login on), the logged-in ``user``, or ``system``: the
+    server's own work outside any request (CLI, benches, tests of the data functions), done
+    as the owner like the CLI."""
+
+    auth: bool
+    user: Any = None
+    system: bool = False
+
+    @property
+    def scoped(self) -> bool:
+        """Whether reads go through the application role (row-level security)."""
+        return self.auth and not self.system
+
+    @property
+    def scope(self) -> tuple[Any, ...]:
+        """What cache keys carry: () with the login off; ``("scope", "system")`` for the
+        server's own work; else the user's unit codes (``None``: nobody logged in)."""
+        if not self.auth:
+            return ()
+        if self.system:
+            return ("scope", "system")
+        return ("scope", None if self.user is None else jurisdiction_codes(self.user))
+
+
+_bound: contextvars.ContextVar[Viewer | None] = contextvars.ContextVar("wangge_viewer",
+                                                                       default=None)
+
+
+def viewer() -> Viewer:
+    """The viewer of the current request (or the one :func:`bound` carried into a thread).
+
+    With the login on, outside any request (and not bound) it is the ``system`` viewer:
+    its results are cached under their own key, which no request ever reads, so work a
+    thread forgot to :func:`bound` can never show up on a user's page."""
+    v = _bound.get()
+    if v is not None:
+        return v
+    if not getattr(config(), "auth", False):
+        return Viewer(False)
+    if not flask.has_request_context():
+        return Viewer(True, system=True)
+    from dashboard.auth import current_user
+
+    return Viewer(True, current_user())
+
+
+def current_user() -> Any | None:
+    """The logged-in user (None: nobody, or the login is off)."""
+    return viewer().user
+
+
+def scope_key() -> tuple[Any, ...]:
+    """The jurisdiction part of cache keys (() with the login off)."""
+    return viewer().scope
+
+
+def bound(fn: Callable[[], T]) -> Callable[[], T]:
+    """``fn`` to run later (another thread) as the current viewer."""
+    v = viewer()
+
+    def run() -> T:
+        token = _bound.set(v)
+        try:
+            return fn()
+        finally:
+            _bound.reset(token)
+
+    return run
+
+
+def _user_or_refuse(v: Viewer) -> Any:
+    if v.user is None:
+        raise PermissionDenied("no user is logged in; sign in at /login")
+    return v.user
+
+
+@contextmanager
+def connect() -> Iterator[Connection]:
+    """A connection for reading the current viewer's data: with the login on, in a
+    request, a transaction as the application role scoped to the user's jurisdiction
+    (row-level security; PermissionDenied when nobody is logged in); else (login off, or
+    the server's own work outside any request) a plain connection."""
+    v = viewer()
+    if not v.scoped:
+        with engine().connect() as conn:
+            yield conn
+        return
+    with scoped(engine(), _user_or_refuse(v)) as conn:
+        yield conn
+
+
+@contextmanager
+def begin() -> Iterator[Connection]:
+    """A transaction for the current viewer's changes (scoped like :func:`connect`;
+    committed when the block ends normally)."""
+    v = viewer()
+    if not v.scoped:
+        with engine().begin() as conn:
+            yield conn
+        return
+    with scoped(engine(), _user_or_refuse(v)) as conn:
+        yield conn
+
+
+def store() -> Engine:
+    """An Engine for code that opens its own connections (intake, planner edits, the
+    briefing): scoped to the logged-in user's jurisdiction with the login on
+    (:func:`gis.store.scoped_engine.scoped_engine`), the plain engine otherwise."""
+    v = viewer()
+    if not v.scoped:
+        return engine()
+    return scoped_engine(engine(), _user_or_refuse(v))
+
+
+def cached(key: tuple[Any, ...], ttl: float | None, build: Callable[[], T], *,
+           shared: bool = False) -> T:
+    """``build()`` once per ``key``, kept ``ttl`` seconds (forever when None).
+
+    With the login on, the key gets the viewer's jurisdiction (:func:`scope_key`), unless
+    ``shared``: only for reference data every user may read, built through :func:`engine`.
+    """
+    if not shared:
+        key = (*key, *scope_key())
     now = time.monotonic()
     with _lock:
         hit = _cache.get(key)
@@ -128,7 +270,7 @@ def version_in_force() -> int | None:
         with engine().connect() as conn:
             return versions.in_force(conn, adcode)
 
-    return cached(("version", _url(), adcode), VERSION_TTL_S, build)
+    return cached(("version", _url(), adcode), VERSION_TTL_S, build, shared=True)
 
 
 def _grid_layers(vid: int) -> dict[str, Any]:
@@ -169,7 +311,7 @@ def _grid_layers(vid: int) -> dict[str, Any]:
 
 def grid_data(vid: int) -> dict[str, Any]:
     """Grid layers and counts of version ``vid`` (built once)."""
-    return cached(("grids", _url(), vid), None, lambda: _grid_layers(vid))
+    return cached(("grids", _url(), vid), None, lambda: _grid_layers(vid), shared=True)
 
 
 def incident_data(vid: int) -> dict[str, Any]:
@@ -177,7 +319,7 @@ def incident_data(vid: int) -> dict[str, Any]:
     g = grid_data(vid)
 
     def build() -> dict[str, Any]:
-        with engine().connect() as conn:
+        with connect() as conn:  # the viewer's incidents only
             counts = counts_per_grid(conn, 2, g["adcode"])
             per_village = counts_per_grid(conn, 1, g["adcode"])
             total = incident_total(conn, g["adcode"])
@@ -228,7 +370,7 @@ def payload(layer_id: str) -> Payload | None:
     layer = md.layers[layer_id]
     ttl = INCIDENT_TTL_S if layer_id == "incidents" else None
     return cached(("payload", _url(), md.version_id, layer_id, id(layer)), ttl,
-                  lambda: _payload(layer))
+                  lambda: _payload(layer), shared=layer_id not in SCOPED_LAYERS)
 
 
 def layer_url(layer_id: str) -> str:
@@ -261,6 +403,8 @@ def register_routes(server: flask.Flask) -> None:
         resp.headers["Vary"] = "Accept-Encoding"
         resp.set_etag(p.etag)
         versioned = flask.request.args.get("v") == p.etag
-        resp.headers["Cache-Control"] = "public, max-age=86400, immutable" if versioned \
+        # a layer of one user's jurisdiction must not sit in a shared (proxy) cache
+        who = "private" if layer_id in SCOPED_LAYERS and viewer().scoped else "public"
+        resp.headers["Cache-Control"] = f"{who}, max-age=86400, immutable" if versioned \
             else "no-cache"
         return resp

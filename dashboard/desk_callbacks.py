@@ -7,8 +7,15 @@
 * detail: the selected incident with its audit trail and the buttons of exactly the actions
   allowed in its state (:func:`detail`); an action button opens the form of that action
   (:func:`action_form`), :func:`confirm` applies it with
-  :func:`gis.incidents.workflow.transition` (actor ``settings.DESK_ACTOR``) and shows why
-  when the workflow refuses (e.g. another operator moved the incident meanwhile).
+  :func:`gis.incidents.workflow.transition` (actor: the logged-in user, or
+  ``settings.DESK_ACTOR`` with the login off) and shows why when the workflow refuses (e.g.
+  another operator moved the incident meanwhile).
+
+With the login on, the queue, the detail and every write go through connections scoped to
+the user's jurisdiction (:func:`dashboard.data.connect` / :func:`dashboard.data.store`): an
+incident of another village is "not found", and the user's role must allow intake
+(``incident.intake``) and actions (``incident.act``) inside its unit. Locating a click or an
+address reads only the published grids (reference data, the same for everyone).
 
 Database failures never break the page: the message says the database is unreachable.
 :func:`register` adds the callbacks; the page module calls it on import.
@@ -36,7 +43,8 @@ from dashboard import data, desk_data, desk_intake, desk_layout, desk_views
 from dashboard.desk_intake import Place
 from dashboard.wall_panels import DATA_ERRORS
 from gis import settings
-from gis._errors import NotFoundError, WorkflowError
+from gis._errors import NotFoundError, PermissionDenied, WorkflowError
+from gis.auth import roles
 from layers.i18n import normalise_lang, t
 
 log = logging.getLogger("dashboard.pages.desk")
@@ -50,6 +58,14 @@ INPUTS = desk_layout.ACTION_INPUTS
 
 def _vid() -> int | None:
     return data.version_in_force()
+
+
+def _require(action: str, adcode: str | None = None, code: str | None = None) -> None:
+    """PermissionDenied unless the logged-in user may take ``action`` (on the row of
+    ``adcode`` / ``code``); nothing to check with the login off."""
+    user = data.current_user()
+    if user is not None:
+        roles.require(user, action, adcode=adcode, code=code)
 
 
 def render(lang: str | None, opts: dict[str, Any] | None) -> list[Any]:
@@ -128,8 +144,16 @@ def submit(_n: int | None, kind: str | None, when: str | None, point: dict[str, 
     lang = normalise_lang(lang)
     form = {"kind": kind, "time": when, "address": address, "description": description,
             "reporter": reporter}
+    place = Place.from_dict(point)
     try:
-        res = desk_intake.submit(data.engine(), form, Place.from_dict(point), token or "")
+        if place is not None and place.level:
+            md = data.map_data()
+            _require(roles.INCIDENT_INTAKE, md.adcode if md else None,
+                     place.group_code or place.village_code or place.code)
+        res = desk_intake.submit(data.store(), form, place, token or "")
+    except PermissionDenied as e:
+        res = desk_intake.IntakeResult("rejected",
+                                       errors={"location": [("outside_jurisdiction", str(e))]})
     except DATA_ERRORS as e:
         log.warning("desk: submit failed (%s: %s)", type(e).__name__, e)
         res = desk_intake.IntakeResult("rejected", errors={"form": [("db", str(e)[:200])]})
@@ -171,7 +195,7 @@ def queue(_n: int | None, _changed: Any, selected: int | None,
     now = datetime.now(UTC)
     try:
         md = data.map_data()
-        with data.engine().connect() as conn:
+        with data.connect() as conn:
             df, total = desk_data.queue(conn, now, md.adcode if md else None,
                                         md.version_id if md else None)
     except DATA_ERRORS as e:
@@ -193,7 +217,8 @@ def select(clicks: list[int | None]) -> Any:
 
 
 def _detail(incident_id: int) -> dict[str, Any] | None:
-    with data.engine().connect() as conn:
+    """The incident (None: not there, or outside the viewer's jurisdiction)."""
+    with data.connect() as conn:
         return desk_data.detail(conn, int(incident_id), datetime.now(UTC), _vid())
 
 
@@ -256,7 +281,7 @@ def unit_options(unit_type: str | None, selected: int | None,
         d = _detail(int(selected))
         if d is None:
             return [], None
-        with data.engine().connect() as conn:
+        with data.connect() as conn:
             units = desk_data.units(conn, d["adcode"], _vid())[unit_type]
             post = desk_data.officer_post(conn, d["village_code"]) \
                 if unit_type == "police_post" else None
@@ -269,7 +294,8 @@ def unit_options(unit_type: str | None, selected: int | None,
 
 def confirm(_n: int | None, action: str | None, selected: int | None, unit_opts: list | None,
             *values_and_lang: Any) -> tuple[Any, ...]:
-    """Apply the chosen action to the selected incident (actor ``settings.DESK_ACTOR``)."""
+    """Apply the chosen action to the selected incident (actor: the logged-in user, else
+    ``settings.DESK_ACTOR``)."""
     *values, lang = values_and_lang
     lang = normalise_lang(lang)
     if not action or selected is None:
@@ -288,9 +314,12 @@ def confirm(_n: int | None, action: str | None, selected: int | None, unit_opts:
             no_update, no_update
     name = t(f"desk.action.{action}", lang)
     stamp = int(datetime.now(UTC).timestamp() * 1000)
+    user = data.current_user()
     try:
-        ev = desk_data.apply_action(data.engine(), int(selected), action, details)
-    except (WorkflowError, NotFoundError) as e:  # refused: say why, show the state of now
+        _require(roles.INCIDENT_ACT)
+        ev = desk_data.apply_action(data.store(), int(selected), action, details,
+                                    actor=user.name if user is not None else None)
+    except (WorkflowError, NotFoundError, PermissionDenied) as e:  # refused: say why, show the state of now
         return t("desk.act.failed", lang, reason=str(e)), "wg-desk-result is-error", stamp, None
     except DATA_ERRORS as e:
         log.warning("desk: action failed (%s: %s)", type(e).__name__, e)

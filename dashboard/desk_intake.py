@@ -264,6 +264,15 @@ def check_form(form: dict[str, Any], place: Place | None,
         add("location", "outside", "the point is outside every grid of the county")
     if not str(form.get("reporter") or "").strip():
         add("reporter", "missing_field", "give who reported it")
+    for key, fld, limit, name in (
+            ("description", "description", settings.INTAKE_MAX_DESCRIPTION_CHARS,
+             "INTAKE_MAX_DESCRIPTION_CHARS"),
+            ("reporter", "reporter", settings.INTAKE_MAX_TEXT_CHARS, "INTAKE_MAX_TEXT_CHARS"),
+            ("address", "location", settings.INTAKE_MAX_TEXT_CHARS, "INTAKE_MAX_TEXT_CHARS")):
+        n = len(str(form.get(key) or "").strip())
+        if n > limit:
+            add(fld, "too_long", f"{key} has {n:,} characters, more than the limit of "
+                                 f"{limit:,} (settings.{name}); shorten it")
     return errors
 
 

@@ -248,6 +248,10 @@ def error_text(field: str, errors: list[tuple[str, str]], lang: str) -> str:
     for code, reason in errors:
         if code == "missing_field" and field == "location":
             out.append(t("desk.err.missing_location", lang))
+        elif code == "too_long":
+            limit = settings.INTAKE_MAX_DESCRIPTION_CHARS if field == "description" else \
+                settings.INTAKE_MAX_TEXT_CHARS
+            out.append(t("desk.err.too_long", lang, n=f"{limit:,}"))
         elif has(f"desk.err.{code}"):
             out.append(t(f"desk.err.{code}", lang))
         else:

@@ -9,7 +9,10 @@ the outcome with :mod:`dashboard.planner_layout`. Actions that change data bump
 Who acts: with the login on (:mod:`dashboard.auth`), the logged-in user, whose role must
 allow the action (:func:`gis.auth.roles.require`: ``grid.edit`` for drafts, edits and
 re-imports, ``grid.publish`` at county level for publishing); without it, the name typed in
-the panel's "acting as" field.
+the panel's "acting as" field. With the login on, every read and write goes through
+:func:`dashboard.data.store` (the user's jurisdiction: row-level security), so drafts of
+another township are neither shown nor changed; a change the database refuses is shown as
+refused.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+import sqlalchemy as sa
 from dash import Input, Output, State, callback, ctx, dcc, no_update
 
 from dashboard import data
@@ -35,22 +39,30 @@ def _actor(actor: str | None) -> str:
 
 def _who(actor: str | None) -> tuple[str, Any]:
     """(actor name, logged-in user or None)."""
-    user = None
-    if getattr(data.config(), "auth", False):
-        from dashboard.auth import current_user
-
-        user = current_user()
+    user = data.current_user()
     return (str(user.name) if user is not None else _actor(actor)), user
 
 
 def _denied(user: Any, action: str, vid: int) -> str | None:
-    """Why ``user`` may not take ``action`` on version ``vid`` (None: allowed / no login)."""
+    """Why ``user`` may not take ``action`` on version ``vid`` (None: allowed / no login).
+
+    Publishing needs its role at county level (:func:`gis.auth.roles.may_publish`); editing
+    needs the role and the version's county to be the user's: which grids of it the user
+    may change (those of its township / village) the database decides, row by row."""
     if user is None:
         return None
-    from gis.auth.roles import require
+    from gis.auth.roles import GRID_PUBLISH, require
+    from gis.grids import versions
 
     try:
-        require(user, action, adcode=pdata.version_data(data.engine(), vid).adcode)
+        with data.connect() as conn:
+            adcode = str(versions.get_version(conn, vid)["adcode"])
+        if action == GRID_PUBLISH:
+            require(user, action, adcode=adcode)
+        else:
+            require(user, action)
+            if str(user.adcode) != adcode:
+                return f"user {user.name!r} belongs to county {user.adcode}, not {adcode}"
     except WanggeError as e:
         return str(e)
     return None
@@ -103,7 +115,7 @@ def preview(n_split: int, n_merge: int, sel: list[str] | None, line: str | None,
     why = _denied(user, "grid.edit", int(vid))
     if why:
         return None, ui.message(t("planner.refused", lang, e=why), "error"), True
-    pv = ops.preview_edit(data.engine(), int(vid), req, day, who)
+    pv = ops.preview_edit(data.store(), int(vid), req, day, who)
     pending = {"vid": int(vid), "request": req.to_dict(), "stamp": pv["stamp"]} \
         if pv.get("ok") else None
     return pending, ui.preview_block(pv, lang), not pv.get("ok")
@@ -139,12 +151,25 @@ def act(n_new: int, n_save: int, n_publish: int, n_apply: int, vid: int | None,
         pending: dict | None, effective: str | None, actor: str | None, upload: dict | None,
         tick: int | None, lang: str | None) -> dict[str, Any]:
     """New draft, save the previewed edit, publish, or replace the draft by the upload."""
+    try:
+        return _act(n_new, n_save, n_publish, n_apply, vid, pending, effective, actor, upload,
+                    tick, lang)
+    except sa.exc.DBAPIError as e:  # e.g. row-level security: outside the jurisdiction
+        out: dict[str, Any] = dict.fromkeys(_ACTION_OUT, no_update)
+        why = str(getattr(e, "orig", e)).strip().splitlines()[0][:300]
+        out["message"] = ui.message(t("planner.refused", normalise_lang(lang), e=why), "error")
+        return out
+
+
+def _act(n_new: int, n_save: int, n_publish: int, n_apply: int, vid: int | None,
+         pending: dict | None, effective: str | None, actor: str | None, upload: dict | None,
+         tick: int | None, lang: str | None) -> dict[str, Any]:
     lang = normalise_lang(lang)
     out: dict[str, Any] = dict.fromkeys(_ACTION_OUT, no_update)
     trig = ctx.triggered_id
     if vid is None or not (n_new or n_save or n_publish or n_apply):
         return out
-    eng, vid = data.engine(), int(vid)
+    eng, vid = data.store(), int(vid)
     who, user = _who(actor)
     tick = int(tick or 0) + 1
     why = _denied(user, "grid.publish" if trig == "planner-publish" else "grid.edit", vid)
@@ -218,7 +243,7 @@ def validate(n: int, vid: int | None, lang: str | None) -> tuple[Any, Any, Any]:
     lang = normalise_lang(lang)
     if not n or vid is None:
         return no_update, no_update, no_update
-    res = ops.validate(data.engine(), int(vid))
+    res = ops.validate(data.store(), int(vid))
     if not res["ok"]:
         return no_update, no_update, ui.message(t("planner.refused", lang, e=res["error"]),
                                                 "error")
@@ -238,7 +263,7 @@ def publish_preview(n: int, vid: int | None, effective: str | None, lang: str | 
     day = _day(effective)
     if day is None:
         return ui.message(t("planner.effective_missing", lang), "error")
-    return ui.publish_block(ops.publish_preview(data.engine(), int(vid), day), lang,
+    return ui.publish_block(ops.publish_preview(data.store(), int(vid), day), lang,
                             preview=True)
 
 
@@ -248,7 +273,7 @@ def export(n: int, vid: int | None) -> Any:
     """The chosen version as a GPKG download."""
     if not n or vid is None:
         return no_update
-    raw = ops.export_gpkg(data.engine(), int(vid))
+    raw = ops.export_gpkg(data.store(), int(vid))
     return dcc.send_bytes(raw, f"wangge-grids-v{int(vid)}.gpkg")
 
 
@@ -262,7 +287,7 @@ def upload(contents: str | None, filename: str | None, vid: int | None,
     lang = normalise_lang(lang)
     if not contents or vid is None:
         return no_update, no_update, no_update
-    pv = ops.upload_preview(data.engine(), int(vid), contents, filename)
+    pv = ops.upload_preview(data.store(), int(vid), contents, filename)
     if not pv.get("ok") or pv["rejects"]:
         return None, ui.upload_block(pv, lang), True
     store = {"vid": int(vid), "token": pv["token"], "filename": filename,

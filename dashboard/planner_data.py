@@ -9,7 +9,8 @@ in the version's own grids (:func:`gis.grids.publish.draft_lookup` +
 new grids then show the workload they would take over. (``wangge grids report`` counts by
 the stored codes; both agree for grids the version shares with the one in force.)
 
-Results are cached per (database, version) together with the version's :func:`stamp`; the
+Results are cached per (database and jurisdiction of the engine, :func:`gis.store.
+scoped_engine.cache_key`; version) together with the version's :func:`stamp`; the
 stamp changes with every edit of a draft, so nothing stale is shown after an edit, and only
 the newest state of a version is kept (at most :data:`CACHE_SLOTS` entries, least recently
 used dropped first): a long editing session does not pile up old states.
@@ -40,6 +41,7 @@ from gis.grids.lookup import GridLookup
 from gis.grids.metrics import balance_metrics, bounds_for
 from gis.grids.publish import draft_lookup, reassignment
 from gis.grids.store import read_grids
+from gis.store.scoped_engine import cache_key
 from layers.planner import METRICS, Metric, metric_classes, metric_legend, planner_layer
 
 LEVELS: tuple[int, ...] = tuple(settings.GRID_LEVELS)
@@ -174,14 +176,14 @@ def version_data(engine: Engine, vid: int) -> VersionData:
     """Grids and metrics of version ``vid`` (cached until the version changes)."""
     with engine.connect() as conn:
         st = stamp(conn, vid)
-    return _once(("planner", str(engine.url), vid), st, lambda: _build(engine, vid, st))
+    return _once(("planner", cache_key(engine), vid), st, lambda: _build(engine, vid, st))
 
 
 def layer(engine: Engine, vid: int, level: int, metric: str):
     """The planner map layer (:func:`layers.planner.planner_layer`) of a version's level,
     geometry cached per version state; returns (Layer, VersionData)."""
     vd = version_data(engine, vid)
-    lyr = _once(("planner-layer", str(engine.url), vid, level), vd.stamp,
+    lyr = _once(("planner-layer", cache_key(engine), vid, level), vd.stamp,
                 lambda: planner_layer(vd.grids, vd.metrics, level, metric=metric))
     return lyr, vd
 

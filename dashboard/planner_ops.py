@@ -38,12 +38,14 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
 from dashboard.planner_data import compute_metrics, stamp, version_data
+from gis import settings
 from gis._errors import WanggeError
 from gis.grids import edits, publish, versions
 from gis.grids.export import export_grids
 from gis.grids.reimport import compare_file, reimport_file
 from gis.grids.store import read_grids
 from gis.grids.validation import validate_version
+from gis.inputs import mib
 from layers.planner import flag_of
 
 OPS: tuple[str, ...] = ("split", "merge")
@@ -262,6 +264,12 @@ def store_upload(contents: str, filename: str | None = None) -> str:
     """Save a ``dcc.Upload`` payload (``data:...;base64,...``) to :data:`UPLOAD_DIR`;
     returns its token."""
     _, _, b64 = str(contents).partition(",")
+    size = len(b64 or contents) * 3 // 4  # bytes the base64 text decodes to (± 2)
+    if size > settings.UPLOAD_MAX_BYTES:
+        msg = f"{filename or 'upload'}: the file is {mib(size)}, over the upload limit of " \
+              f"{mib(settings.UPLOAD_MAX_BYTES)} (settings.UPLOAD_MAX_BYTES); import bigger " \
+              "files with 'wangge grids import'"
+        raise WanggeError(msg)
     try:
         raw = base64.b64decode(b64 or contents, validate=False)
     except (binascii.Error, ValueError) as e:

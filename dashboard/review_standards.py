@@ -10,24 +10,35 @@
 * **一村一警一连** — :func:`gis.coverage.coverage_for_county` cut to the area: per part the
   villages with an officer, with a militia company and without gaps, and the list of gaps.
 
-Both depend only on the grid version and the stored forces: they are computed once per
-:class:`dashboard.review_data.Base` (its ``cache``).
+* **Isochrones** — with a stored road network, the 10 / 20-minute road isochrones of the
+  police posts (:func:`dashboard.wall_layers_data.compute_isochrones`, the wall's overlay
+  too), drawn on the response-standard map of the page and of the briefing.
+
+All depend only on the grid version and the stored forces: they are computed once per
+:class:`dashboard.review_data.Base` (its ``cache``: ``reach``, ``road_graph``,
+``isochrones``, ``coverage``), which may be shared by every user. What is the viewer's own
+(the store a briefing was read through, scoped to the user's jurisdiction) travels with the
+briefing instead: :attr:`Standards.store`.
 """
 
 from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 
 from dashboard.review_data import Area, Base
 from gis import settings
 from gis.analytics.rings import flag_name, nearest_posts, populated_centres
+
+if TYPE_CHECKING:
+    from dashboard.wall_layers_data import Isochrones
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +88,7 @@ def reach_table(conn: Connection, base: Base) -> pd.DataFrame:
 
             if has_network(conn, base.adcode):
                 G = graph_from_postgis(conn, base.adcode)
+                base.cache["road_graph"] = G
                 table = village_standard_table(G, base.villages, base.posts, base.groups)
                 road = True
         except ImportError:  # network module not available: rings only
@@ -89,6 +101,25 @@ def reach_table(conn: Connection, base: Base) -> pd.DataFrame:
     table.attrs["road"] = road
     base.cache["reach"] = table
     return table
+
+
+def road_isochrones(conn: Connection, base: Base) -> Isochrones | None:
+    """10 / 20-minute road isochrones of the county's posts (None without a road network
+    or posts, or when they cannot be computed: the maps then show the rings only)."""
+    if "isochrones" in base.cache:
+        return base.cache["isochrones"]
+    reach_table(conn, base)  # reads the road graph once
+    iso: Isochrones | None = None
+    if base.cache.get("road_graph") is not None and len(base.posts):
+        try:
+            from dashboard.wall_layers_data import compute_isochrones
+
+            iso = compute_isochrones(conn, base.adcode, posts=base.posts,
+                                     graph=base.cache["road_graph"])
+        except Exception as e:  # noqa: BLE001 - a map layer must not sink the review
+            log.warning("review: isochrones failed (%s: %s)", type(e).__name__, e)
+    base.cache["isochrones"] = iso if iso is not None and iso.available else None
+    return base.cache["isochrones"]
 
 
 @dataclass
@@ -107,6 +138,12 @@ class Standards:
     """Villages (groups in a village area) that miss the widest standard (outside the
     largest ring, or beyond the largest road limit), farthest first: ``code``, ``name``,
     ``township_code``, ``population``, ``distance_m``, ``road_minutes``, ``nearest_post_name``."""
+    isochrones: Isochrones | None = None
+    """Road isochrones of the county's posts (:func:`road_isochrones`) when ``road``."""
+    store: Engine | None = None
+    """The store this briefing was read through (with the login on, scoped to the viewer's
+    jurisdiction): maps that read rows when drawn (the patrol map) use it, never a store
+    kept in the shared base."""
 
     def total(self) -> dict[str, float]:
         """The area's row as a dict."""
@@ -157,8 +194,11 @@ def response_standard(conn: Connection, base: Base, area: Area,
     cols = [c for c in ("code", "name", "township_code", "population", "distance_m",
                         "road_minutes", "nearest_post_name") if c in units.columns]
     outside = units.loc[miss, cols].sort_values("distance_m", ascending=False)
-    return Standards(flags=flags, road=bool(table.attrs.get("road")),
-                     by_part=pd.DataFrame(rows), outside=outside.reset_index(drop=True))
+    road = bool(table.attrs.get("road"))
+    return Standards(flags=flags, road=road, by_part=pd.DataFrame(rows),
+                     outside=outside.reset_index(drop=True),
+                     isochrones=road_isochrones(conn, base) if road else None,
+                     store=conn.engine)
 
 
 # --- 一村一警一连 -----------------------------------------------------------------------------

@@ -6,13 +6,21 @@ The page shows the briefing's own tables (:mod:`dashboard.report.tables`), chart
 HTML / PDF show the same numbers. Rows of tables whose parts can be opened carry a
 pattern-matching id ``{"type": "review-drill", "table": …, "code": …}``; the map's parts layer
 (``review-layer-review-parts``) is clickable too.
+
+The map's layer switcher (``review-layers``) also holds overlays that start switched off: the
+posts' 10 / 20-minute road isochrones (click: post, minutes, area), the 5 / 10 km rings, the
+last week's key road sections and patrol tracks, the police posts; their legend sections
+show while they are switched on (a client-side callback on the switcher's ``overlays``).
 """
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from typing import Any
 
-from dash import dcc, html
+import dash_leaflet as dl
+from dash import ALL, Input, Output, State, clientside_callback, dcc, html
 
 from dashboard.report import charts, map_layers, tables
 from dashboard.report.briefing import Briefing
@@ -20,7 +28,9 @@ from dashboard.report.document import findings_text, period_text
 from layers.base import Layer, Style
 from layers.grids import TOWNSHIP_COLOR, feature_collection
 from layers.i18n import t
-from layers.leaflet import leaflet_map
+from layers.leaflet import _swatch, leaflet_map
+
+log = logging.getLogger(__name__)
 
 MAP_ID = "review-map"
 PREFIX = "review-"
@@ -78,14 +88,78 @@ def graph(fig: Any, gid: str) -> dcc.Graph:
                      className="wg-rv-graph", style={"height": "260px"})
 
 
+LAYERS_ID = f"{PREFIX}layers"
+"""Id of the map's layer switcher (its ``overlays``: names of the overlays switched on)."""
+OVERLAY_LEGEND = "review-legend-ov"
+"""``type`` of the pattern-matching ids of the legend sections of the overlays that start
+switched off (``name``: the overlay's name in the switcher)."""
+
+OVERLAY_LEGEND_JS = """function(overlays, ids) {
+    const on = new Set(overlays || []);
+    return (ids || []).map((id) => on.has(id.name) ? {} : {display: 'none'});
+}"""
+"""Show the legend section of each overlay switched on: Input the switcher's ``overlays``,
+State the sections' ids; Outputs their styles."""
+
+
+def overlay_layers(b: Briefing) -> list[Layer]:
+    """Overlays of the review map that start switched off, bottom to top: road isochrones
+    (near the area), 5 / 10 km rings, the last week's patrol lines, the police posts."""
+    from dashboard.review_data import area_grids
+    from gis.analytics.rings import response_rings
+    from layers.rings import post_layer, ring_layer
+
+    out: list[Layer] = []
+    v = area_grids(b.base, b.area, 1)
+    iso = map_layers.isochrone_layer(b, v.total_bounds if len(v) else None)
+    if iso is not None:
+        out.append(iso)
+    if len(b.base.posts):
+        out.append(ring_layer(response_rings(b.base.posts), layer_id="review-rings"))
+    try:
+        out += map_layers.patrol_line_layers(b, b.standards.store)
+    except Exception as e:  # noqa: BLE001 - an optional overlay must not sink the page
+        log.warning("review: patrol overlay failed (%s: %s)", type(e).__name__, e)
+    if len(b.base.posts):
+        out.append(post_layer(b.base.posts, layer_id="review-posts"))
+    return [replace(lyr, checked=False) for lyr in out]
+
+
+def _overlay_legend(layers: list[Layer], lang: str) -> list[html.Div]:
+    out = []
+    for lyr in layers:
+        if not lyr.legend:
+            continue
+        rows: list[Any] = [html.Div(lyr.title_text(lang), className="wg-legend-layer")]
+        rows += [html.Div([_swatch(e), html.Span(e.text(lang))], className="wg-legend-row")
+                 for e in lyr.legend]
+        out.append(html.Div(rows, className="wg-legend-section", style={"display": "none"},
+                            id={"type": OVERLAY_LEGEND, "name": lyr.title_text(lang)}))
+    return out
+
+
 def review_map(b: Briefing, view: str, lang: str) -> html.Div:
-    """The hot-spot map: Gi* classes or emerging patterns, outlines, clickable parts."""
+    """The hot-spot map: Gi* classes or emerging patterns, outlines, clickable parts, and
+    the overlays of :func:`overlay_layers` (off at first; their legend follows them)."""
     base_layers = map_layers.pattern_layers(b) if view == "emerging" else \
         map_layers.hotspot_layers(b)
-    layers = [*base_layers, parts_layer(b)]
+    extras = overlay_layers(b)
+    layers = [*base_layers, parts_layer(b), *extras]
     legend = base_layers[::-1]
-    return leaflet_map(layers, lang, component_id=MAP_ID, id_prefix=PREFIX,
-                       legend_layers=legend, style={"flex": "1 1 auto", "minHeight": "420px"})
+    box = leaflet_map(layers, lang, component_id=MAP_ID, id_prefix=PREFIX,
+                      legend_layers=legend, style={"flex": "1 1 auto", "minHeight": "420px"})
+    the_map, legend_box = box.children
+    for child in the_map.children:
+        if isinstance(child, dl.LayersControl):
+            child.id = LAYERS_ID
+    legend_box.children = [*legend_box.children, *_overlay_legend(extras[::-1], lang)]
+    return box
+
+
+clientside_callback(OVERLAY_LEGEND_JS, Output({"type": OVERLAY_LEGEND, "name": ALL}, "style"),
+                    Input(LAYERS_ID, "overlays"),
+                    State({"type": OVERLAY_LEGEND, "name": ALL}, "id"),
+                    prevent_initial_call=True)
 
 
 def breadcrumbs(b: Briefing, lang: str) -> html.Div:

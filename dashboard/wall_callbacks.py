@@ -6,13 +6,17 @@
   and the values of the map layers, never the map itself; when the data cannot be read
   it keeps the last good picture and raises the page's warning;
 * client side: the clock and the stale / database-down warning (every second), and the
-  theme / overlay switches (restyle the layers through their ``hideout``).
+  theme / overlay switches (restyle the layers through their ``hideout``);
+* :func:`load_overlays` sends the data of the analysis overlays (isochrones, patrols) when
+  one is first switched on, and the patrols again on a tick when they changed (their
+  ``rev``); the overlays' visibility stays with the switches.
 
 :func:`register` adds them to Dash's callback list; the page module calls it on import.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from datetime import UTC, datetime
@@ -20,7 +24,7 @@ from typing import Any
 
 from dash import Input, Output, State, callback, clientside_callback, html, no_update
 
-from dashboard import wall_data, wall_playlist
+from dashboard import wall_data, wall_layers_data, wall_playlist
 from dashboard.wall_layout import body
 from dashboard.wall_map import (
     DEFAULT_THEME,
@@ -28,6 +32,7 @@ from dashboard.wall_map import (
     legend_density,
     legend_live,
     live_hideout,
+    patrol_note,
     village_hideout,
 )
 from dashboard.wall_panels import (
@@ -144,24 +149,84 @@ CLOCK_JS = """function(n, asofMs, errMs, opts, lang) {
 """Clock and warning: Inputs the 1-second tick; States the as-of and last-failure times
 (ms), the options and the language; Outputs the clock text and the warning's text and class."""
 
-TOGGLE_LAYERS = ("villages", "groups", "live", "rings", "posts", "cameras")
+ISO_LAYERS: tuple[str, ...] = (wall_layers_data.ISOCHRONE_LAYER_ID,)
+PATROL_LAYERS: tuple[str, ...] = wall_layers_data.PATROL_LAYER_IDS
+TOGGLE_LAYERS = ("villages", "groups", "live", "rings", "posts", "cameras", *ISO_LAYERS,
+                 *PATROL_LAYERS)
 
-TOGGLE_JS = """function(theme, overlays, hv, hg, hl, hr, hp, hc, urlGroups) {
+TOGGLE_JS = """function(theme, overlays, hv, hg, hl, hr, hp, hc, hi, hs1, hs2, ht1, ht2,
+                        urlGroups) {
         const on = new Set(overlays || []);
         const nu = window.dash_clientside.no_update;
         const vis = (h, v) => (h && h.visible !== v) ? Object.assign({}, h, {visible: v}) : nu;
         const villages = (hv && hv.theme !== (theme === 'plain' ? null : theme))
             ? Object.assign({}, hv, {theme: theme === 'plain' ? null : theme}) : nu;
         const groupsUrl = (on.has('groups') && !urlGroups && hg && hg.src) ? hg.src : nu;
-        const keys = ['plain', 'density', 'hotspots', 'coverage', 'groups', 'live', 'rings',
-                      'cameras'];
+        const keys = LEGEND_KEYS;
         const styles = keys.map((k) => (k === theme || on.has(k)) ? {} : {display: 'none'});
+        const patrols = on.has('patrols');
         return [villages, vis(hg, on.has('groups')), groupsUrl, vis(hl, on.has('live')),
-                vis(hr, on.has('rings')), vis(hp, on.has('rings')), vis(hc, on.has('cameras')),
+                vis(hr, on.has('rings')), vis(hp, on.has('rings') || on.has('isochrones')),
+                vis(hc, on.has('cameras')), vis(hi, on.has('isochrones')),
+                vis(hs1, patrols), vis(hs2, patrols), vis(ht1, patrols), vis(ht2, patrols),
                 ...styles];
-    }"""
+    }""".replace("LEGEND_KEYS", json.dumps(list(LEGEND_KEYS)))
 """Theme and overlay switches: restyle / show / hide the layers through their ``hideout``,
-download the group grids on first show, show the matching legend sections."""
+download the group grids on first show, show the matching legend sections (the police
+posts show with the rings and with the isochrones)."""
+
+
+# --- analysis overlays: data on first show, patrols again when they change -----------------
+
+LOAD_OUTPUTS = (*[Output(f"wall-layer-{k}", "data") for k in (*ISO_LAYERS, *PATROL_LAYERS)],
+                Output("wall-patrols-note", "children"), Output("wall-overlay-rev", "data"))
+LOAD_INPUTS = (Input("wall-overlays", "value"), Input("wall-tick", "n_intervals"),
+               State("wall-overlay-rev", "data"), State("app-lang", "data"))
+
+
+def load_overlays(overlays: list[str] | None, _tick: int | None, rev: dict[str, Any] | None,
+                  lang: str | None) -> tuple[Any, ...]:
+    """GeoJSON of the isochrones (once: they change only with the version) and of the
+    patrol layers (whenever their content changed, checked on every tick while shown).
+
+    ``wall-overlay-rev`` remembers what the page holds (``iso``: the version, ``patrols``:
+    :attr:`Patrols.rev <dashboard.wall_layers_data.Patrols.rev>`); nothing is sent for an
+    overlay that is off or up to date. A failure to read keeps what the map shows.
+    """
+    lang = normalise_lang(lang)
+    on = set(overlays or [])
+    rev = dict(rev or {})
+    n_out = len(LOAD_OUTPUTS)
+    out: list[Any] = [no_update] * n_out
+    if not on & {"isochrones", "patrols"}:
+        return tuple(out)
+    from dashboard import data
+
+    try:
+        vid = data.version_in_force()
+        if vid is None:
+            return tuple(out)
+        changed = False
+        if "isochrones" in on and rev.get("iso") != vid:
+            lyr = wall_layers_data.isochrone_wall_layer(wall_layers_data.isochrone_data(vid))
+            if lyr is not None:
+                out[0] = lyr.data
+                rev["iso"], changed = vid, True
+        if "patrols" in on:
+            p = wall_layers_data.patrol_data(vid)
+            key = f"{vid}:{p.rev}:{lang}"
+            if rev.get("patrols") != key:
+                layers = wall_layers_data.patrol_wall_layers(p)
+                for i, lyr in enumerate(layers, start=len(ISO_LAYERS)):
+                    out[i] = lyr.data
+                out[n_out - 2] = patrol_note(p, lang)
+                rev["patrols"], changed = key, True
+    except DATA_ERRORS as e:  # keep what the map shows
+        log.warning("wall: overlay data failed (%s: %s)", type(e).__name__, e)
+        return tuple([no_update] * n_out)
+    if changed:
+        out[n_out - 1] = rev
+    return tuple(out)
 
 
 def register() -> None:
@@ -183,8 +248,10 @@ def register() -> None:
         Output("wall-layer-live", "hideout", allow_duplicate=True),
         Output("wall-layer-rings", "hideout"), Output("wall-layer-posts", "hideout"),
         Output("wall-layer-cameras", "hideout"),
+        *[Output(f"wall-layer-{k}", "hideout") for k in (*ISO_LAYERS, *PATROL_LAYERS)],
         *[Output(f"wall-legend-{k}", "style") for k in LEGEND_KEYS],
         Input("wall-theme", "value"), Input("wall-overlays", "value"),
         *[State(f"wall-layer-{k}", "hideout") for k in TOGGLE_LAYERS],
         State("wall-layer-groups", "url"), prevent_initial_call=True)
+    callback(*LOAD_OUTPUTS, *LOAD_INPUTS, prevent_initial_call=True)(load_overlays)
     wall_playlist.register()

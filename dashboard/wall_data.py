@@ -23,20 +23,21 @@ Times are timezone-aware UTC; the page shows them in ``settings.WALL_TIMEZONE``.
 from __future__ import annotations
 
 import logging
-import threading
 import time
-from collections.abc import Callable
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypeVar
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
-from dashboard import data
+from dashboard import data, wall_cache
 from gis import settings
 from gis.forces import posts as read_posts
 from gis.grids.store import read_grids
@@ -46,55 +47,25 @@ from layers.grids import feature_collection
 from layers.themes import camera_layer, coverage_values
 
 log = logging.getLogger(__name__)
+DATA_ERRORS: tuple[type[Exception], ...] = (sa.exc.SQLAlchemyError, OSError)
 
 SLOW_TTL_S = 60.0
 """Seconds the window rates, density counts and past days of the trend are kept."""
 
-T = TypeVar("T")
-_swr_lock = threading.Lock()
-_swr_cache: dict[tuple[Any, ...], tuple[float, Any]] = {}
-_swr_running: set[tuple[Any, ...]] = set()
+LIVE_MIN_AGE_S = 1.0
+"""Seconds the live figures are kept even when new incidents came in meanwhile (under a
+steady stream of incidents each process rebuilds them at most this often)."""
+COMPACT_EVERY_S = 60.0
+"""Seconds between two compactions of the incident tally by this process (at most)."""
 
-
-def stale_while_revalidate(key: tuple[Any, ...], ttl: float, build: Callable[[], T]) -> T:
-    """``build()`` once per ``key``; after ``ttl`` seconds the kept value is still returned
-    at once while a background thread builds the next one (a refresh never waits for the
-    slow aggregates, except the very first time). A failed rebuild keeps the old value and
-    is tried again on the next call."""
-    now = time.monotonic()
-    with _swr_lock:
-        hit = _swr_cache.get(key)
-        if hit is not None and (hit[0] > now or key in _swr_running):
-            return hit[1]
-        if hit is not None:
-            _swr_running.add(key)
-    if hit is None:
-        value = build()
-        with _swr_lock:
-            _swr_cache[key] = (time.monotonic() + ttl, value)
-        return value
-
-    def rebuild() -> None:
-        try:
-            value = build()
-            with _swr_lock:
-                _swr_cache[key] = (time.monotonic() + ttl, value)
-        except Exception as e:  # noqa: BLE001 - keep the old value, say why, retry later
-            log.warning("wall: background rebuild of %s failed (%s: %s)", key[0],
-                        type(e).__name__, e)
-        finally:
-            with _swr_lock:
-                _swr_running.discard(key)
-
-    threading.Thread(target=rebuild, name=f"wall-{key[0]}", daemon=True).start()
-    return hit[1]
+stale_while_revalidate = wall_cache.stale_while_revalidate
+_compacted = [0.0]
 
 
 def clear_cache() -> None:
-    """Forget the wall's background-refreshed values (tests; :func:`dashboard.data.clear_cache`
-    clears the others)."""
-    with _swr_lock:
-        _swr_cache.clear()
+    """Forget the wall's kept values (tests; :func:`dashboard.data.clear_cache` clears the
+    others)."""
+    wall_cache.clear()
 
 
 def refresh_s() -> float:
@@ -165,15 +136,44 @@ def _feed_rows(df: pd.DataFrame, now: datetime, vid: int) -> list[dict[str, Any]
     return out
 
 
+@contextmanager
+def _connect() -> Iterator[Connection]:
+    """:func:`dashboard.data.connect` (the viewer's jurisdiction) without JIT compilation:
+    the wall's queries are index lookups and sums of a few thousand rows, which JIT only
+    slows down (its compile time is 20–200 ms on a million-row table's estimates)."""
+    with data.connect() as conn:
+        conn.execute(sa.text("select set_config('jit', 'off', true)"))
+        yield conn
+
+
+def _mark(adcode: str) -> tuple[int, int]:
+    with data.connect() as conn:  # the viewer's jurisdiction only
+        return stats.change_mark(conn, adcode)
+
+
+def compact_tally() -> int:
+    """Fold the deltas of the incident tally (at most every :data:`COMPACT_EVERY_S`
+    seconds per process, when it has grown past ``settings.WALL_TALLY_COMPACT_ROWS`` rows);
+    rows removed. Runs as the store's owner: it changes no count."""
+    now = time.monotonic()
+    if now - _compacted[0] < COMPACT_EVERY_S:
+        return 0
+    _compacted[0] = now
+    with data.engine().begin() as conn:
+        return stats.compact_tally(conn, int(settings.WALL_TALLY_COMPACT_ROWS))
+
+
 def live_data(vid: int) -> dict[str, Any]:
-    """This tick's live figures (cached :func:`live_ttl` seconds)."""
+    """This tick's live figures: kept :func:`live_ttl` seconds, rebuilt sooner when an
+    incident was added or changed state since (:func:`gis.incidents.stats.change_mark`;
+    at most every :data:`LIVE_MIN_AGE_S` seconds), one build at a time per process."""
     adcode = data.grid_data(vid)["adcode"]
 
     def build() -> dict[str, Any]:
         now = _now()
         tm: dict[str, float] = {}
         t0 = time.perf_counter()
-        with data.engine().connect() as conn:
+        with _connect() as conn:  # the viewer's jurisdiction only
             by_kind = stats.today_by_kind(conn, now, adcode)
             start = stats.day_start(now)
             yesterday = stats.count_between(conn, start - timedelta(days=1),
@@ -188,7 +188,14 @@ def live_data(vid: int) -> dict[str, Any]:
                 "newest": _feed_rows(newest, now, vid), "overdue_rows": _feed_rows(overdue, now, vid),
                 "live_counts": live, "timings_ms": tm}
 
-    return data.cached(("wall-live", data._url(), vid), live_ttl(), build)
+    value = wall_cache.marked(("wall-live", data._url(), vid), live_ttl(), build,
+                              mark=lambda: _mark(adcode), min_age=LIVE_MIN_AGE_S)
+    try:
+        compact_tally()
+    except DATA_ERRORS as e:  # maintenance only: the figures are right without it
+        log.warning("wall: compaction of the incident tally failed (%s: %s)",
+                    type(e).__name__, e)
+    return value
 
 
 def slow_data(vid: int) -> dict[str, Any]:
@@ -199,7 +206,7 @@ def slow_data(vid: int) -> dict[str, Any]:
     def build() -> dict[str, Any]:
         now = _now()
         t0 = time.perf_counter()
-        with data.engine().connect() as conn:
+        with _connect() as conn:  # the viewer's jurisdiction only
             rates = stats.window_rates(conn, now, adcode)
             past = stats.daily_counts(conn, now, adcode=adcode, include_today=False)
             villages = stats.counts_since(
@@ -212,7 +219,8 @@ def slow_data(vid: int) -> dict[str, Any]:
 
 def static_data(vid: int) -> dict[str, Any]:
     """Layers and values that change only with the grid version (built once)."""
-    return data.cached(("wall-static", data._url(), vid), None, lambda: _static(vid))
+    return data.cached(("wall-static", data._url(), vid), None, lambda: _static(vid),
+                       shared=True)  # reference data: grids, posts, cameras, units
 
 
 def _bounds(geom: shapely.Geometry) -> list[list[float]]:

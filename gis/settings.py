@@ -728,3 +728,40 @@ count of reviews, no unit)."""
 TILE_FILE: str | None = os.environ.get("WANGGE_TILE_FILE") or None
 """Local ``.mbtiles`` / ``.pmtiles`` basemap served by the dashboard itself at
 ``/tiles/{z}/{x}/{y}`` (intranets without a tile server); overrides ``TILE_URL``."""
+
+# --- size limits of inputs (bad input catalogue: files, API bodies, form fields, uploads) ---
+
+IMPORT_MAX_FILE_BYTES: int = 512 * 1024 * 1024
+"""Largest file the command-line imports read (``wangge grids|incidents|patrols import``),
+bytes (512 MiB). Files are read whole into memory (a CSV whose 100 MB sit in one cell peaks
+at about 1.7 GB while parsed), so a bigger one is refused before reading, with the advice to
+split it. Files of 100,000s of rows (tens of MB) are normal."""
+
+INTAKE_MAX_DESCRIPTION_CHARS: int = 5_000
+"""Longest description (描述) of one incident, characters (not bytes). A longer one rejects
+its row with code ``too_long`` (file imports, ``POST /api/incidents``, the desk form)."""
+
+INTAKE_MAX_TEXT_CHARS: int = 500
+"""Longest value of every other field of an incident row (编号, 类型, 时间, 经度, 纬度,
+地址, 报告人), characters; longer rejects the row with code ``too_long``."""
+
+UPLOAD_MAX_BYTES: int = 50 * 1024 * 1024
+"""Largest file accepted by an upload in the dashboard (the planner's GPKG), bytes (50 MiB).
+The browser refuses a bigger file before sending it and says so; the server checks again.
+Bigger files go through the command line (``wangge grids import``)."""
+
+# --- wall display at scale (dashboard.wall_data, migration 0009) ----------------------------
+
+WALL_TALLY_COMPACT_ROWS: int = 10_000
+"""Rows of ``incident_tally`` (signed deltas kept by triggers, one per write statement and
+grid / state) above which the wall's server folds them into one row per key, rows; about a
+millisecond of summing per 10,000 rows is what the wall pays below it."""
+
+WALL_WARM_UP: bool = os.environ.get("WANGGE_WALL_WARM_UP", "1") != "0"
+"""Whether a serving process builds the wall's layers and aggregates in the background as
+it starts and keeps them fresh, so the first screen gets them at once
+(``WANGGE_WALL_WARM_UP=0`` turns it off)."""
+
+WALL_WARM_UP_WAIT_S: float = 30.0
+"""Seconds a starting server process waits for the wall's warm-up before it serves, at most
+(the first round: grid layers, served GeoJSON, static layers, the first picture)."""

@@ -1,7 +1,8 @@
 """folium renderer: :class:`layers.base.Layer` → ``folium.FeatureGroup`` and a whole map.
 
 The same layer definitions as the dash-leaflet renderer (style, class colours, legend,
-tooltip fields) give a standalone HTML map, e.g. for reports or e-mail. No tiles by default.
+tooltip and click-popup fields) give a standalone HTML map, e.g. for reports or e-mail.
+No tiles by default.
 """
 
 from __future__ import annotations
@@ -57,6 +58,27 @@ def tooltip(layer: Layer, lang: str = "zh") -> folium.GeoJsonTooltip | None:
                                  class_name="wg-tooltip", localize=True)
 
 
+def popup(layer: Layer, lang: str = "zh") -> folium.GeoJsonPopup | None:
+    """Click popup of a layer (:attr:`Layer.popup` fields, the name first); None when the
+    layer has no popup fields, is not interactive or has no features."""
+    if not layer.popup or not layer.interactive or not layer.data.get("features"):
+        return None
+    keys = set(layer.data["features"][0].get("properties", {}))
+    fields: list[str] = []
+    aliases: list[str] = []
+    if layer.name_prop and layer.name_prop in keys:
+        fields.append(layer.name_prop)
+        aliases.append(t("field.name", lang))
+    for prop, key in layer.popup:
+        if prop in keys and prop not in fields:
+            fields.append(prop)
+            aliases.append(t(key, lang))
+    if not fields:
+        return None
+    return folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True,
+                               class_name="wg-popup")
+
+
 def _labels(layer: Layer, fg: folium.FeatureGroup) -> folium.FeatureGroup:
     for f in layer.data.get("features", ()):
         lon, lat = f["geometry"]["coordinates"][:2]
@@ -82,6 +104,9 @@ def feature_group(layer: Layer, lang: str = "zh") -> folium.FeatureGroup:
     tip = tooltip(layer, lang)
     if tip is not None:
         kwargs["tooltip"] = tip
+    pop = popup(layer, lang)
+    if pop is not None:
+        kwargs["popup"] = pop
     folium.GeoJson(layer.data, name=layer.title_text(lang), style_function=_style_function(layer),
                    control=False, **kwargs).add_to(fg)
     return fg

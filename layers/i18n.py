@@ -180,6 +180,12 @@ TABLE: dict[str, tuple[str, str]] = {
     "field.value": ("数值", "Value"),
     "field.camera_n": ("摄像头数", "Cameras"),
     # --- planner page (dashboard/pages/planner) ------------------------------------------------
+    "planner.upload_limit": ("文件最大 {m} MB；更大的文件请用 wangge grids import 导入",
+                             "Files up to {m} MB; import bigger ones with wangge grids import"),
+    "upload.too_big": ("文件 {name} 为 {size} MB，超过上传上限 {max} MB，未上传；请用 wangge "
+                       "grids import 导入",
+                       "{name} is {size} MB, over the upload limit of {max} MB: not uploaded; "
+                       "import it with wangge grids import"),
     "page.planner": ("网格规划", "Grid planner"),
     "planner.version": ("网格版本", "Grid version"),
     "planner.status.draft": ("草稿", "draft"),
@@ -335,6 +341,7 @@ TABLE: dict[str, tuple[str, str]] = {
                         "No grid version yet: import grids first (wangge demo or wangge grids import)."),
     "planner.db_error": ("无法读取数据：{e}", "Cannot read the data: {e}"),
     # --- operator desk (dashboard/pages/desk) --------------------------------------------------
+    "desk.err.too_long": ("内容过长：最多 {n} 个字符", "Too long: at most {n} characters"),
     "page.desk": ("受理台", "Operator desk"),
     "desk.intake": ("受理登记", "New incident"),
     "desk.kind": ("事件类型", "Kind"),
@@ -649,6 +656,13 @@ TABLE: dict[str, tuple[str, str]] = {
     "review.note.emerging": ("按近 {w} 周每周 Gi* 及 Mann-Kendall 趋势检验判定（同 ArcGIS 新兴热点分析）。",
                              "Weekly Gi* over {w} weeks and the Mann-Kendall trend (as ArcGIS Emerging Hot Spot Analysis)."),
     # --- patrols (gis/patrols, layers) ---------------------------------------------------------
+    "wall.ov.patrols_live": ("{h}小时巡逻", "Patrols, {h} h"),
+    "wall.patrols.note": ("近{h}小时轨迹 {n} 条（夜间 {night} 条） · {week} 重点路段达标 {passed}/{total}",
+                          "{n} tracks in the last {h} h ({night} at night) · {week}: "
+                          "{passed}/{total} key sections met"),
+    "patrols.map.title": ("{week} 巡逻轨迹与重点路段", "Patrol tracks and key sections, {week}"),
+    "patrols.map.note": ("重点路段按该周巡逻次数着色；轨迹为该周全部巡逻。",
+                         "Key sections coloured by the week's patrols; all tracks of the week."),
     "layer.patrol_tracks": ("巡逻轨迹（日间）", "Patrol tracks (day)"),
     "layer.patrol_tracks_night": ("巡逻轨迹（夜间）", "Patrol tracks (night)"),
     "layer.key_areas": ("重点区域巡逻", "Key areas: patrols"),
@@ -729,6 +743,10 @@ TABLE: dict[str, tuple[str, str]] = {
     "address_review.accept": ("定位到所选网格", "Place in the chosen grid"),
     "address_review.reject": ("无法定位", "Cannot be placed"),
     # --- reach, isochrones and siting layers ---------------------------------------------------
+    "wall.ov.isochrones": ("10/20分钟车程圈", "10/20-min drive areas"),
+    "wall.iso.note": ("自派出所沿道路", "from the posts by road"),
+    "wall.iso.no_network": ("无道路网络", "no road network"),
+    "wall.iso.no_posts": ("无派出所数据", "no police posts"),
     "layer.isochrones": ("派出所车程等时圈", "Drive-time isochrones of police posts"),
     "layer.siting": ("新增警务室选址", "Sites for new police posts"),
     "legend.isochrone": ("{min}分钟车程可达", "Within {min} min by road"),
@@ -739,6 +757,9 @@ TABLE: dict[str, tuple[str, str]] = {
     "field.site_rank": ("建议顺序", "Rank"),
     "field.gain_population": ("新增覆盖人口", "Population newly covered"),
     # --- login, users and audit ----------------------------------------------------------------
+    "desk.err.outside_jurisdiction": ("该位置不在您的辖区内，或您的角色无权录入事件",
+                                      "This place is outside your jurisdiction, or your role "
+                                      "may not take in incidents"),
     "auth.login.title": ("登录", "Sign in"),
     "auth.login.user": ("用户名", "User name"),
     "auth.login.password": ("密码", "Password"),

@@ -70,25 +70,30 @@ _POINT_JS = """function(feature, latlng, context) {
 
 _TOOLTIP_JS = """function(feature, layer, context) {
     const h = (context && context.hideout) || {};
-    const tt = h.tooltip;
-    if (!tt || h.interactive === false) { return; }
+    if (h.interactive === false) { return; }
     const p = feature.properties || {};
     const esc = (x) => String(x).replace(/[&<>"']/g,
         (m) => ({'&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;'}[m]));
-    const fmt = (x) => (typeof x === 'number') ? x.toLocaleString(tt.locale || 'zh-CN') : esc(x);
-    let html = '';
-    if (tt.name && p[tt.name] !== undefined && p[tt.name] !== null) {
-        html += '<div class="wg-tt-name">' + esc(p[tt.name]) + '</div>';
-    }
-    for (const [prop, label] of (tt.fields || [])) {
-        const v = p[prop];
-        if (v === undefined || v === null || v === '') { continue; }
-        html += '<div class="wg-tt-row"><span class="wg-tt-label">' + esc(label) +
-                '</span><span class="wg-tt-value">' + fmt(v) + '</span></div>';
-    }
-    if (html) {
-        layer.bindTooltip(html, {sticky: true, direction: 'top', offset: [0, -8],
-                                 className: 'wg-tooltip', opacity: 1});
+    const rows = (spec) => {
+        if (!spec) { return ''; }
+        const fmt = (x) => (typeof x === 'number') ? x.toLocaleString(spec.locale || 'zh-CN')
+                                                   : esc(x);
+        let html = '';
+        if (spec.name && p[spec.name] !== undefined && p[spec.name] !== null) {
+            html += '<div class="wg-tt-name">' + esc(p[spec.name]) + '</div>';
+        }
+        for (const [prop, label] of (spec.fields || [])) {
+            const v = p[prop];
+            if (v === undefined || v === null || v === '') { continue; }
+            html += '<div class="wg-tt-row"><span class="wg-tt-label">' + esc(label) +
+                    '</span><span class="wg-tt-value">' + fmt(v) + '</span></div>';
+        }
+        return html;
+    };
+    const tip = rows(h.tooltip);
+    if (tip) {
+        layer.bindTooltip(tip, {sticky: true, direction: 'top', offset: [0, -8],
+                                className: 'wg-tooltip', opacity: 1});
         // one tooltip at a time: a layer drawn under a resting mouse (zooming, lazy layers)
         // hides the hovered feature without a mouseout, so opening a tooltip closes the others
         const ns = window.wangge = window.wangge || {};
@@ -100,6 +105,12 @@ _TOOLTIP_JS = """function(feature, layer, context) {
             open.add(layer);
         });
         layer.on('tooltipclose remove', function() { open.delete(layer); });
+    }
+    const pop = rows(h.popup);
+    if (pop) {
+        // click: the same rows in a popup that stays (touch screens have no hover)
+        layer.bindPopup(pop, {className: 'wg-popup', maxWidth: 360, autoPanPadding: [24, 24]});
+        layer.on('popupopen', function() { layer.closeTooltip(); });
     }
 }"""
 
@@ -130,6 +141,17 @@ download) and ``hideout`` (``visible`` flag)."""
 
 
 
+POPUP_CSS = """
+.wg-popup .leaflet-popup-content-wrapper, .wg-popup .leaflet-popup-tip {
+  background: rgba(8, 20, 36, .96); color: #e6f1fb; border: 1px solid #3fb6e8;
+  box-shadow: 0 2px 10px rgba(0, 0, 0, .5); }
+.wg-popup .leaflet-popup-content-wrapper { border-radius: 3px; }
+.wg-popup .leaflet-popup-content { margin: 8px 11px; font-size: 12px; min-width: 150px; }
+.wg-popup a.leaflet-popup-close-button { color: #9fb8d0; }
+"""
+"""Styles of the click popups (:attr:`layers.base.Layer.popup`): the tooltip's dark box."""
+
+
 def pane_name(layer_id: str) -> str:
     """Name of the map pane of a layer (Leaflet gives it the class ``leaflet-<name>-pane``)."""
     return f"wg-{layer_id}"
@@ -138,7 +160,7 @@ def pane_name(layer_id: str) -> str:
 def _css() -> str:
     panes = "\n".join(f".leaflet-{pane_name(k)}-pane {{ z-index: {z}; }}"
                       for k, z in PANE_Z.items())
-    return f"{panes}\n.wg-pane {{ pointer-events: none; }}\n{BASE_CSS}"
+    return f"{panes}\n.wg-pane {{ pointer-events: none; }}\n{BASE_CSS}{POPUP_CSS}"
 
 
 def write_assets(folder: str | os.PathLike[str]) -> list[Path]:
@@ -165,12 +187,16 @@ def write_assets(folder: str | os.PathLike[str]) -> list[Path]:
 
 
 def hideout(layer: Layer, lang: str = "zh", src: str | None = None) -> dict[str, Any]:
-    """The ``hideout`` of a layer's GeoJSON: style, classes, tooltip (translated), zoom."""
+    """The ``hideout`` of a layer's GeoJSON: style, classes, tooltip and click popup
+    (translated; no popup when the layer has no popup fields or is not interactive), zoom."""
     out: dict[str, Any] = {
         "style": layer.style.to_leaflet() | {"interactive": layer.interactive},
         "classes": layer.style.classes.to_dict() if layer.style.classes else None,
         "tooltip": {"name": layer.name_prop, "locale": "zh-CN" if lang == "zh" else "en-US",
                     "fields": [[p, t(k, lang)] for p, k in layer.tooltip]},
+        "popup": {"name": layer.name_prop, "locale": "zh-CN" if lang == "zh" else "en-US",
+                  "fields": [[p, t(k, lang)] for p, k in layer.popup]}
+        if layer.popup and layer.interactive else None,
         "interactive": layer.interactive,
         "pane": pane_name(layer.id),
         "minZoom": layer.min_zoom,

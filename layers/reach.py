@@ -24,12 +24,16 @@ import pyproj
 import shapely
 
 from gis.crs import utm_crs_for
-from layers.base import Classes, Layer, LegendEntry, Style
+from layers.base import PRECISION, Classes, Layer, LegendEntry, Style
 from layers.grids import feature_collection
 
 ISOCHRONE_COLORS: tuple[str, ...] = ("#0072B2", "#E69F00", "#CC79A7", "#009E73")
 """Okabe-Ito blue (smallest limit), orange, reddish purple, bluish green."""
 ISOCHRONE_STROKE = "#0b1826"
+"""Outline colour (used only on hover: isochrones are drawn as fills alone, since an
+outline along both edges of every 400 m road corridor turns it dark at county zoom)."""
+ISOCHRONE_FILL_OPACITY = 0.6
+"""Fill opacity: the corridors along the roads must stand out over a thematic fill."""
 ISOCHRONE_TOLERANCE_M = 25.0
 """Display simplification of isochrone outlines, metres (they are 200 m road buffers)."""
 
@@ -67,9 +71,34 @@ def simplify_for_display(geoms: Sequence[shapely.Geometry] | np.ndarray,
     return out
 
 
+def snap_for_display(geoms: Sequence[shapely.Geometry] | np.ndarray,
+                     precision: int = PRECISION) -> np.ndarray:
+    """Geometries snapped to the grid of the GeoJSON coordinates (``precision`` decimals of
+    a degree), kept valid: rings and holes that collapse on that grid (an isochrone has
+    many small holes and slivers) are dropped instead of becoming rings of fewer than 4
+    points, which plain rounding would leave behind."""
+    arr = np.asarray(geoms, dtype=object)
+    ok = ~shapely.is_missing(arr)
+    out = arr.copy()
+    out[ok] = shapely.set_precision(arr[ok], 10.0 ** -precision)
+    return out
+
+
+def _bands(g: gpd.GeoDataFrame) -> np.ndarray:
+    """Each polygon less the polygon of the next smaller limit of the same post (or of all
+    posts, dissolved): rings that do not overlap, so every colour shows pure."""
+    geoms = np.asarray(g.geometry.values, dtype=object).copy()
+    key = g["post_code"].astype(str) if "post_code" in g.columns else pd.Series("", g.index)
+    for idx in g.groupby(key.to_numpy(), sort=False).indices.values():
+        order = idx[np.argsort(g["minutes"].to_numpy()[idx], kind="stable")]
+        inner = geoms[order[:-1]]
+        geoms[order[1:]] = shapely.difference(geoms[order[1:]], inner)
+    return geoms
+
+
 def isochrone_layer(iso: gpd.GeoDataFrame, *, tolerance_m: float = ISOCHRONE_TOLERANCE_M,
                     layer_id: str = "isochrones", title: str = "layer.isochrones",
-                    checked: bool = True) -> Layer:
+                    checked: bool = True, bands: bool = False) -> Layer:
     """Isochrones coloured by time limit.
 
     Parameters
@@ -83,6 +112,10 @@ def isochrone_layer(iso: gpd.GeoDataFrame, *, tolerance_m: float = ISOCHRONE_TOL
         Layer id and i18n key of its name.
     checked : bool
         Shown initially.
+    bands : bool
+        Draw each larger limit less the smaller one (rings; properties unchanged, so
+        ``area_km2`` is still the whole area within the limit): the colours do not mix
+        where the fills would overlap.
     """
     g = iso[~iso.geometry.isna()].copy()
     g["minutes"] = pd.to_numeric(g["minutes"], errors="coerce").astype(float)
@@ -97,8 +130,12 @@ def isochrone_layer(iso: gpd.GeoDataFrame, *, tolerance_m: float = ISOCHRONE_TOL
     if "area_km2" in g.columns:
         g["area_km2"] = pd.to_numeric(g["area_km2"], errors="coerce").round(1)
     if len(g):
-        g = g.set_geometry(gpd.GeoSeries(simplify_for_display(g.geometry.values, tolerance_m),
-                                         index=g.index, crs=g.crs))
+        shown = snap_for_display(simplify_for_display(g.geometry.values, tolerance_m))
+        g = g.set_geometry(gpd.GeoSeries(shown, index=g.index, crs=g.crs))
+        if bands:
+            g = g.set_geometry(gpd.GeoSeries(snap_for_display(_bands(g)), index=g.index,
+                                             crs=g.crs))
+        g = g[~g.geometry.is_empty].reset_index(drop=True)
     colors = ISOCHRONE_COLORS[:len(limits)] if limits else ISOCHRONE_COLORS[:1]
     classes = Classes(prop="minutes", breaks=tuple(limits) if limits else (0.0,),
                       colors=colors, integer=False)
@@ -108,8 +145,8 @@ def isochrone_layer(iso: gpd.GeoDataFrame, *, tolerance_m: float = ISOCHRONE_TOL
     name = "post_name" if "post_name" in g.columns else None
     props = [p for p in ("post_code", "post_name", "minutes", "area_km2") if p in g.columns]
     return Layer(id=layer_id, title=title, kind="polygons", data=feature_collection(g, props),
-                 style=Style(color=ISOCHRONE_STROKE, weight=0.6, opacity=0.7, fill=True,
-                             fill_opacity=0.35, classes=classes),
+                 style=Style(color=ISOCHRONE_STROKE, weight=0.0, opacity=0.0, fill=True,
+                             fill_opacity=ISOCHRONE_FILL_OPACITY, classes=classes),
                  legend=legend, tooltip=fields, popup=fields, name_prop=name,
                  checked=checked)
 

@@ -63,7 +63,7 @@ def layout(**_query: Any) -> html.Div:
 
 def body(lang: str, prefs: dict[str, Any] | None) -> list[Any]:
     """Toolbar, map and side panel for the version in ``prefs`` (default: in force)."""
-    eng = data.engine()
+    eng = data.store()
     adcode = data.config().adcode
     prefs = prefs or {}
     rows = pdata.version_options(eng, adcode)
@@ -114,7 +114,7 @@ def show_version(vid: int | None, level: int | None, _tick: int,
     if vid is None or level is None:
         return (no_update,) * 5
     try:
-        lyr, vd = pdata.layer(data.engine(), int(vid), int(level), DEFAULT_METRIC)
+        lyr, vd = pdata.layer(data.store(), int(vid), int(level), DEFAULT_METRIC)
     except DATA_ERRORS as e:
         return (no_update, ui.message(t("planner.db_error", lang, e=str(e)), "error"),
                 *(no_update,) * 3)
@@ -133,7 +133,7 @@ def restyle(vid: int | None, level: int | None, metric: str | None, sel: list[st
     if vid is None or level is None or metric not in METRICS:
         return no_update, no_update
     try:
-        vd = pdata.version_data(data.engine(), int(vid))
+        vd = pdata.version_data(data.store(), int(vid))
     except DATA_ERRORS:
         return no_update, no_update
     classes, entries = pdata.styling(vd, int(level), str(metric))
@@ -178,7 +178,7 @@ def detail(sel: list[str] | None, vid: int | None, _tick: int,
     if not sel or vid is None:
         return ui.detail_block(None, lang), [], None
     try:
-        vd = pdata.version_data(data.engine(), int(vid))
+        vd = pdata.version_data(data.store(), int(vid))
     except DATA_ERRORS as e:
         return ui.message(t("planner.db_error", lang, e=str(e)), "error"), [], None
     d = pdata.grid_detail(vd, sel[0])

@@ -12,6 +12,11 @@ same HTML and PDF as ``wangge report weekly``.
 
 URL: ``/review?area=CODE&week=YYYY-Www&weeks=2``. Ids start with ``review-``; the content
 comes from :func:`dashboard.report.briefing.build_briefing` (cached per area and period).
+
+With the login on, every figure is computed from the rows of the user's jurisdiction only
+(:func:`dashboard.data.store`, row-level security; the cache is per jurisdiction) and the
+default area is the user's own unit; the grids, units and posts of the version in force
+are reference data, read once and shared.
 """
 
 from __future__ import annotations
@@ -52,10 +57,10 @@ def base() -> Base | None:
     adcode = data.config().adcode
 
     def build() -> Base:
-        with data.engine().connect() as conn:
+        with data.engine().connect() as conn:  # reference data: grids, units, posts
             return load_base(conn, adcode)
 
-    return data.cached(("review-base", data._url(), vid), None, build)
+    return data.cached(("review-base", data._url(), vid, adcode), None, build, shared=True)
 
 
 def briefing(area: str | None, period: Period) -> Briefing:
@@ -66,7 +71,16 @@ def briefing(area: str | None, period: Period) -> Briefing:
         raise WanggeError(msg)
     key = ("review-briefing", data._url(), b.vid, area or b.adcode, period.label, period.weeks)
     return data.cached(key, BRIEFING_TTL_S,
-                       lambda: build_briefing(data.engine(), area or b.adcode, period, base=b))
+                       lambda: build_briefing(data.store(), area or b.adcode, period, base=b))
+
+
+def _home_area(b: Base) -> str:
+    """The area shown first: the logged-in user's unit when it is a township or village of
+    the county, else the county."""
+    user = data.current_user()
+    unit = str(getattr(user, "unit_code", "") or "")
+    known = set(b.townships["code"].astype(str)) | set(b.villages["code"].astype(str))
+    return unit if unit in known else b.adcode
 
 
 def area_options(b: Base, value: str | None, lang: str) -> list[dict[str, str]]:
@@ -95,7 +109,7 @@ def layout(area: str | None = None, week: str | None = None, weeks: str | None =
         if b is None:
             return html.Div(html.Div(t("review.no_data"), className="wg-empty",
                                      id="review-empty"), className="wg-review", id="review")
-        with data.engine().connect() as conn:
+        with data.connect() as conn:
             latest = latest_full_week(conn, b.adcode)
     except DATA_ERRORS as e:
         return html.Div(html.Div(t("review.error", e=str(e)), className="wg-empty",
@@ -105,7 +119,7 @@ def layout(area: str | None = None, week: str | None = None, weeks: str | None =
     week = week if week in choices else (parse_period(week).label if week else latest.label)
     if week not in choices:
         choices.insert(0, week)
-    value = area if area else b.adcode
+    value = area if area else _home_area(b)
     toolbar = html.Div([
         html.Div([html.Span(id="review-l-area", className="wg-pl-key"),
                   dcc.Dropdown(id="review-area", value=value, clearable=False,
@@ -209,7 +223,7 @@ def export(n: int, area: str | None, week: str | None, weeks: int | None,
     try:
         period = parse_period(week or "", int(weeks or 1))
         with tempfile.TemporaryDirectory(prefix="wangge-briefing-") as tmp:
-            files = write_briefing(data.engine(), area, period, tmp, lang=lang, base=base())
+            files = write_briefing(data.store(), area, period, tmp, lang=lang, base=base())
             html_out = dcc.send_file(str(files.html))
             pdf_out = dcc.send_file(str(files.pdf)) if files.pdf else no_update
     except DATA_ERRORS as e:

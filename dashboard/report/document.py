@@ -10,11 +10,13 @@ left out). Maps and charts have fixed pixel sizes, so the printed picture is the
 from __future__ import annotations
 
 import html as _html
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import plotly.graph_objects as go
 import plotly.offline
+from sqlalchemy.engine import Engine
 
 from dashboard.report import charts, map_layers, tables
 from dashboard.report.briefing import Briefing
@@ -25,6 +27,8 @@ from dashboard.report.maps import (
     map_fragment,
 )
 from layers.i18n import t
+
+log = logging.getLogger(__name__)
 
 PAGES: tuple[str, ...] = ("summary", "hotspots", "patterns", "change", "parts", "standard",
                           "reach", "coverage-map", "coverage", "kpi", "rankings", "patrols")
@@ -125,8 +129,10 @@ def table_html(tb: tables.Table, lang: str) -> str:
 
 
 class _Builder:
-    def __init__(self, b: Briefing, lang: str) -> None:
+    def __init__(self, b: Briefing, lang: str, engine: Engine | None = None) -> None:
         self.b, self.lang = b, lang
+        # the store the briefing was read through (the viewer's scope): the patrol map
+        self.engine = engine if engine is not None else b.standards.store
         self.maps: list[MapFragment] = []
         self.n_charts = 0
 
@@ -291,9 +297,7 @@ SECTIONS: dict[str, Callable[[_Builder], str]] = {
     "coverage": lambda x: x.table(tables.coverage_table(x.b)),
     "kpi": lambda x: x.table(tables.kpi_table(x.b)),
     "rankings": lambda x: _rankings(x),
-    "patrols": lambda x: x.table(tables.patrol_table(x.b)) +
-    (x.table(tables.patrol_failing_table(x.b)) if x.b.patrols.available and
-     not x.b.patrols.note else ""),
+    "patrols": lambda x: _patrols(x),
 }
 
 
@@ -312,6 +316,36 @@ def _reach(x: _Builder) -> str:
     return _two(x.map(layers, fit=fit), x.table(tables.outside_table(x.b, limit=22)), MAP_W)
 
 
+PATROL_MAP_H = 440
+"""Height of the patrol map (under the weekly table), CSS pixels."""
+
+
+def _patrols(x: _Builder) -> str:
+    """Weekly compliance table; under it the map of the last week (key sections by result,
+    tracks) beside the places that missed the minimum (tables only without a map)."""
+    b = x.b
+    weekly = x.table(tables.patrol_table(b))
+    failing = x.table(tables.patrol_failing_table(b, limit=PATROL_FAILING_ROWS)) \
+        if b.patrols.available and not b.patrols.note else ""
+    layers: list = []
+    fit: list = []
+    if b.patrols.available:
+        try:
+            layers, fit = map_layers.patrol_layers(b, x.engine)
+        except Exception as e:  # noqa: BLE001 - a map must not sink the briefing
+            log.warning("briefing: patrol map failed (%s: %s)", type(e).__name__, e)
+    if not layers:
+        return weekly + failing
+    caption = (f'<div class="note">{esc(x.t("patrols.map.title", week=map_layers.last_week(b)))}'
+               f' · {esc(x.t("patrols.map.note"))}</div>')
+    return weekly + _two(x.map(layers, height=PATROL_MAP_H, fit=fit) + caption, failing,
+                         MAP_W)
+
+
+PATROL_FAILING_ROWS = 16
+"""Rows of the failing-places table beside the patrol map."""
+
+
 def _rankings(x: _Builder) -> str:
     left = x.table(tables.ranking_table(x.b))
     kr = tables.kpi_ranking_table(x.b)
@@ -323,9 +357,12 @@ def _rankings(x: _Builder) -> str:
     return _two(left, right)
 
 
-def render(b: Briefing, lang: str = "zh") -> Document:
-    """The whole briefing as one HTML string (see the module docstring)."""
-    x = _Builder(b, lang)
+def render(b: Briefing, lang: str = "zh", engine: Engine | None = None) -> Document:
+    """The whole briefing as one HTML string (see the module docstring).
+
+    ``engine``: the store, for the patrol map (read when drawn); default the one the
+    briefing was read through (``b.standards.store``); no patrol map without."""
+    x = _Builder(b, lang, engine)
     pages = [x.page(i, key, SECTIONS[key](x)) for i, key in enumerate(PAGES, start=1)]
     js, css = leaflet_assets()
     map_css = "\n".join(f.css for f in x.maps)

@@ -3,8 +3,12 @@ dash-leaflet on the page and by folium in the briefing).
 
 * Gi* classes of the period (:func:`layers.hotspots.hotspot_layer`).
 * Emerging hot-spot patterns (:func:`layers.themes.theme_layer` with a class per pattern).
-* Response rings and police posts (:mod:`layers.rings`) over the area's villages.
+* Response rings, 10 / 20-minute road isochrones (:func:`layers.reach.isochrone_layer`, when
+  the county has a road network) and police posts (:mod:`layers.rings`) over the area's
+  villages.
 * 一村一警一连 status of the villages (:func:`layers.forces.coverage_layer`).
+* Patrols of the period's last week: key road sections by the week's compliance and the
+  week's tracks, day and night (:mod:`layers.patrols`), read from the store when drawn.
 
 Grids are cut to the area and simplified for display (shared edges once, in metres).
 """
@@ -13,6 +17,8 @@ from __future__ import annotations
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
+from sqlalchemy.engine import Engine
 
 from dashboard.report.briefing import Briefing
 from dashboard.review_data import area_grids
@@ -115,14 +121,46 @@ def pattern_layers(b: Briefing) -> list[Layer]:
     return [pattern_layer(b), *([extra] if extra else []), *outline_layers(b)]
 
 
+def _near(frame: gpd.GeoDataFrame, bounds: np.ndarray, margin: float = 0.25
+          ) -> gpd.GeoDataFrame:
+    """Rows of ``frame`` that reach into ``bounds`` (min x, min y, max x, max y) grown by
+    ``margin`` of its size on each side (what a map fitted to ``bounds`` can show)."""
+    if not len(frame) or not np.all(np.isfinite(bounds)):
+        return frame
+    dx, dy = (bounds[2] - bounds[0]) * margin, (bounds[3] - bounds[1]) * margin
+    return frame.cx[bounds[0] - dx:bounds[2] + dx, bounds[1] - dy:bounds[3] + dy]
+
+
+def isochrone_layer(b: Briefing, bounds: np.ndarray | None = None) -> Layer | None:
+    """The posts' 10 / 20-minute road isochrones (each post's catchment, as bands: the
+    20-minute colour shows beyond the 10-minute one; post, minutes and area on hover and
+    click) near ``bounds``; None without a road network."""
+    from layers.reach import isochrone_layer as iso_layer
+
+    iso = b.standards.isochrones
+    if iso is None or not iso.available:
+        return None
+    whole = bounds is None or b.area.level == "county"
+    key = ("isochrone-layer", id(iso), "all" if whole else b.area.code)
+    if key not in b.base.cache:  # kept with the base (the isochrones depend on the version)
+        frame = iso.per_post if whole else _near(iso.per_post, bounds)
+        b.base.cache[key] = iso_layer(frame, layer_id="review-isochrones", bands=True) \
+            if len(frame) else None
+    return b.base.cache[key]
+
+
 def reach_layers(b: Briefing) -> tuple[list[Layer], list[Layer]]:
-    """(layers, layers to fit the view to): rings and posts over the area's villages."""
+    """(layers, layers to fit the view to): road isochrones, rings and posts over the area's
+    villages."""
     from gis.analytics.rings import response_rings
     from layers.rings import post_layer, ring_layer
 
     v = simplified(area_grids(b.base, b.area, 1), 1)
     villages = village_layer(v)
     out: list[Layer] = [villages]
+    iso = isochrone_layer(b, v.total_bounds if len(v) else None)
+    if iso is not None:
+        out.append(iso)
     if len(b.base.posts):
         out.append(ring_layer(response_rings(b.base.posts)))
     out += outline_layers(b)
@@ -145,3 +183,46 @@ def coverage_layers(b: Briefing) -> list[Layer]:
         if len(p):
             layers.append(posts_layer(p))
     return layers
+
+
+def last_week(b: Briefing) -> str:
+    """ISO week (``YYYY-Www``) of the period's last week."""
+    return f"{b.period.year}-W{b.period.week:02d}"
+
+
+def patrol_line_layers(b: Briefing, engine: Engine | None) -> list[Layer]:
+    """Key road sections that met / missed the weekly minimum in the period's last week and
+    that week's tracks (day, night) in the area, bottom to top (:mod:`layers.patrols`).
+    Empty without a store to read from (``engine``) or without any section or track."""
+    from gis.patrols import compliance_frame, parse_week, patrols_frame
+    from layers.patrols import key_section_layers, track_layers
+
+    if engine is None:
+        return []
+    week = last_week(b)
+    start, end = parse_week(week)
+    with engine.connect() as conn:
+        table = compliance_frame(conn, b.base.adcode, week)
+        tracks = patrols_frame(conn, b.base.adcode, since=start, until=end)
+    if len(tracks):  # the patrols of the week are those that start in it
+        t0 = pd.to_datetime(tracks["started_at"], utc=True)
+        tracks = tracks[(t0 >= start) & (t0 < end)]
+    if b.area.level != "county":
+        table = table[table["village_code"].astype(str).str.startswith(b.area.code)]
+        tracks = tracks[tracks["village_code"].astype(str).str.startswith(b.area.code)]
+    if not (table["kind"] == "section").any() and not len(tracks):
+        return []
+    names = dict(zip(b.base.villages["code"], b.base.villages["name"], strict=True))
+    return [*key_section_layers(table, layer_id="review-key-sections"),
+            *track_layers(tracks.reset_index(drop=True), village_names=names,
+                          layer_id="review-patrol-tracks")]
+
+
+def patrol_layers(b: Briefing, engine: Engine | None) -> tuple[list[Layer], list[Layer]]:
+    """(layers, layers to fit the view to) of the patrol map: the area's villages, outlines,
+    then :func:`patrol_line_layers` on top; empty when there are no lines."""
+    lines = patrol_line_layers(b, engine)
+    if not lines:
+        return [], []
+    villages = village_layer(simplified(area_grids(b.base, b.area, 1), 1))
+    return [villages, *outline_layers(b), *lines], [villages]

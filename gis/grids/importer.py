@@ -107,6 +107,19 @@ def _check_parents(conn: sa.Connection, version_id: int, gdf: gpd.GeoDataFrame,
     return rejects
 
 
+def _rejected(path: str | Path, rejects: list[dict[str, object]],
+              rejects_path: str | Path | None) -> FeatureRejected:
+    """Write the rejected rows and make the error naming the first of them."""
+    out = Path(rejects_path) if rejects_path else rejects_path_for(path)
+    write_rejects(rejects, out)
+    first = rejects[0]
+    msg = f"{path}: {len(rejects)} feature(s) rejected, nothing imported; first: " \
+          f"feature {first.get('feature')} (code {first.get('code')!r}), field " \
+          f"{first.get('field')!r}: {first.get('reason')}. All rejected rows: {out}"
+    return FeatureRejected(msg, [(r.get("feature"), str(r.get("field")), str(r["reason"]))
+                                 for r in rejects], str(out))
+
+
 def import_grids(engine: Engine, path: str | Path, level: str, *, name_field: str | None = None,
                  code_field: str | None = None, parent_field: str | None = None,
                  crs: str | None = None, adcode: str | None = None,
@@ -134,6 +147,9 @@ def import_grids(engine: Engine, path: str | Path, level: str, *, name_field: st
     if not codes and not rejects:
         msg = f"{path}: no features to import"
         raise InputFileError(msg)
+    if not codes and not adcode and not any(str(r.get("code") or "")[:6].isdigit()
+                                            for r in rejects):
+        raise _rejected(path, rejects, rejects_path)  # every feature bad, county unknown
     county = adcode or infer_adcode(codes or [str(r.get("code", "")) for r in rejects], path)
     with engine.begin() as conn:
         vid = version_id or versions.latest_draft(conn, county)
@@ -146,14 +162,7 @@ def import_grids(engine: Engine, path: str | Path, level: str, *, name_field: st
             gdf["township_code"] = gdf["parent_code"]
         rejects += _check_parents(conn, vid, gdf, lvl)
         if rejects:
-            out = Path(rejects_path) if rejects_path else rejects_path_for(path)
-            write_rejects(rejects, out)
-            first = rejects[0]
-            msg = f"{path}: {len(rejects)} feature(s) rejected, nothing imported; first: " \
-                  f"feature {first.get('feature')} (code {first.get('code')!r}), field " \
-                  f"{first.get('field')!r}: {first.get('reason')}. All rejected rows: {out}"
-            raise FeatureRejected(msg, [(r.get("feature"), str(r.get("field")), str(r["reason"]))
-                                        for r in rejects], str(out))
+            raise _rejected(path, rejects, rejects_path)
         existing = list(conn.execute(sa.text(
             "select code from grid where version_id = :v and code = any(:c)"),
             {"v": vid, "c": codes}).scalars())

@@ -24,6 +24,7 @@ import shapely
 from gis import settings
 from gis._errors import InputFileError
 from gis.crs import CrsSpec, area_m2, parse_crs, to_storage
+from gis.inputs import check_file_size
 
 LEVEL_NAMES = tuple(settings.GRID_LEVELS.values())
 """Accepted ``level`` values: "village" (村) and "group" (村民小组 / 自然村)."""
@@ -82,8 +83,11 @@ def _pick_layer(path: Path, layer: str | None, level: str) -> str | None:
     try:
         layers = [str(row[0]) for row in pyogrio.list_layers(path)]
     except pyogrio.errors.DataSourceError as e:
-        msg = f"{path}: cannot open it as a GIS file ({e}); use GeoJSON, GPKG, Shapefile " \
-              "(.shp with its .shx and .dbf) or FlatGeobuf"
+        known = path.suffix.lower() in (".geojson", ".json", ".gpkg", ".shp", ".fgb")
+        msg = f"{path}: cannot open it as a GIS file ({e}); " + (
+            "the file is damaged or incomplete (truncated?): copy or export it again"
+            if known else "use GeoJSON, GPKG, Shapefile (.shp with its .shx and .dbf) or "
+                          "FlatGeobuf")
         raise InputFileError(msg) from e
     if layer is not None:
         if layer not in layers:
@@ -168,8 +172,15 @@ def _fields(df: pd.DataFrame, path: Path, level: str, code_field: str | None,
     return out
 
 
+def _is_list(v: object) -> bool:
+    """Whether an attribute value is a list / object (GDAL reads JSON arrays as lists)."""
+    return isinstance(v, list | tuple | dict | np.ndarray)
+
+
 def _text(v: object) -> str | None:
     """Attribute value as stripped text; None for empty / null. 620702001001.0 → '620702001001'."""
+    if _is_list(v):
+        return None
     if isinstance(v, (float, np.floating)):
         return None if math.isnan(v) else str(int(v)) if float(v).is_integer() else str(v)
     return None if v is None or v is pd.NA else (str(v).strip() or None)
@@ -232,7 +243,8 @@ def _check_geometries(geoms: np.ndarray, spec: CrsSpec | None, file_crs: object,
     problems: list[tuple[int, str]] = []
     for i, g in enumerate(geoms):
         if g is None or g.is_empty:
-            problems.append((i, "empty or missing geometry"))
+            problems.append((i, ("empty or missing geometry (or coordinates GDAL cannot "
+                                 "read: they must be arrays of numbers)")))
         elif g.geom_type not in _POLYGONAL:
             problems.append((i, f"geometry type {g.geom_type} is not allowed: grid boundaries "
                                 "must be Polygon or MultiPolygon"))
@@ -319,6 +331,8 @@ def read_grid_file(path: str | Path, *, level: str, name_field: str | None = Non
     if not p.exists():
         msg = f"{p}: no such file"
         raise InputFileError(msg)
+    if p.is_file():
+        check_file_size(p)
     df, used_encoding = _read(p, _pick_layer(p, layer, level), encoding)
     if len(df) == 0:  # nothing to check (an empty GeoJSON has no fields either)
         empty = gpd.GeoDataFrame({c: [] for c in ("code", "name", "parent_code", "level")},
@@ -340,7 +354,14 @@ def read_grid_file(path: str | Path, *, level: str, name_field: str | None = Non
     names = [_text(v) for v in df[cols["name"]]]
     parents = [_text(v) for v in df[cols["parent_code"]]] if "parent_code" in cols else [None] * n
     counts: dict[str, list[int | None]] = {}
-    for i in range(n):
+    listed = {role: [_is_list(v) for v in df[col]] for role, col in cols.items()}
+    for role, flags in listed.items():
+        for i in (i for i, f in enumerate(flags) if f):
+            value = df[cols[role]].iloc[i]
+            shown = [str(x) for x in value] if isinstance(value, np.ndarray) else value
+            reject(i, cols[role], f"{role} {shown!r} is a list (a JSON array); give one text "
+                                  "value")
+    for i in (i for i in range(n) if not any(f[i] for f in listed.values())):
         if codes[i] is None:
             reject(i, cols["code"], "missing code: every grid needs a unique code")
         if names[i] is None:

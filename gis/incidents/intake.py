@@ -237,13 +237,20 @@ def import_file(engine: Engine, path: str | Path, source: str | None = None,
 
 def import_records(engine: Engine, items: list[dict[str, Any]], source: str | None = None,
                    crs: str | None = None, fix_swapped: bool | None = None,
-                   adcode: str | None = None, now: datetime | None = None) -> IntakeReport:
+                   adcode: str | None = None, now: datetime | None = None,
+                   authorize: Callable[[str, pd.DataFrame], None] | None = None,
+                   ) -> IntakeReport:
     """Validate JSON records (the HTTP endpoint) and load them if ALL are good.
 
     ``source`` is used for items without their own ``source`` field. When any item is bad,
     nothing is loaded and the report's ``rejects`` (``row`` = item index from 0) say why;
     otherwise ``outcomes`` gives each item's incident id, status, placement (coordinates |
     address | review | none) and review id (when this request queued one).
+
+    ``authorize(adcode, rows)``, when given, is called with the county and the placed rows
+    (``source``, ``village_code``, ``group_code``, …, in item order) before anything is
+    written; whatever it raises (e.g. PermissionDenied for an item outside an API token's
+    unit) propagates and nothing is loaded.
     """
     per_item = np.array([str(it.get("source") or source or "").strip() for it in items],
                         dtype=object)
@@ -257,6 +264,8 @@ def import_records(engine: Engine, items: list[dict[str, Any]], source: str | No
         if len(checked.rejects):
             return _report(table, label, spec, code, lookup, checked, None, None, None)
         placed = place_rows(conn, checked.good, code)
+    if authorize is not None:
+        authorize(code, placed.frame)
     loaded = load_in_transaction(
         engine, lambda conn: _load(conn, placed, code, all_outcomes=True),
         f"{len(items)} record(s) from {label}")

@@ -22,6 +22,7 @@ import pandas as pd
 
 from gis._errors import InputFileError
 from gis.geocode_csv import LAT_NAMES, LON_NAMES
+from gis.inputs import check_file_size, decode_text, json_error, json_type
 
 FIELD_ALIASES: dict[str, tuple[str, ...]] = {
     "source_id": ("source_id", "id", "编号", "来源编号", "事件编号", "案件编号", "工单编号",
@@ -48,6 +49,10 @@ FIELD_LABELS: dict[str, str] = {
 
 GEOM_ERROR = "__geometry_error"
 """Column a reader fills when a record's own geometry cannot be used (GeoJSON)."""
+
+TYPE_ERROR = "__type_error"
+"""Column a JSON reader fills with the names of a record's fields whose value is a JSON
+array or object instead of text / a number (``\x1f``-separated)."""
 
 
 @dataclass
@@ -112,18 +117,21 @@ def _frame(path: str, header: list[object], records: list[tuple[int, list[object
 
 
 def _decode(raw: bytes, path: str) -> str:
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    msg = f"{path}: neither UTF-8 nor GBK text; save it as UTF-8 CSV"
-    raise InputFileError(msg)
+    return decode_text(raw, path)
+
+
+def _structured(record: dict[object, object]) -> str | None:
+    """Names of the fields of a JSON record holding an array / object (None: none)."""
+    names = [str(k) for k, v in record.items() if isinstance(v, dict | list)]
+    return "\x1f".join(names) if names else None
 
 
 def read_csv_table(path: str, raw: bytes) -> Table:
-    """CSV in UTF-8 (with or without BOM) or GBK / GB18030 (Excel in China)."""
+    """CSV in UTF-8 (with or without BOM), UTF-16 with a BOM (Excel's "Unicode text") or
+    GBK / GB18030 (Excel in China); see :func:`gis.inputs.decode_text`. Cells of any length
+    are read: over-long values are rejected per row (``too_long``)."""
     text = _decode(raw, path)
+    csv.field_size_limit(2**31 - 1)  # long cells are rejected per row (too_long), not here
     try:
         dialect = csv.Sniffer().sniff(text[:20_000], delimiters=",;\t|")
     except csv.Error:
@@ -202,14 +210,21 @@ def features_table(path: str, features: list[object], declared_crs: str | None =
         geom = feat.get("geometry") if isinstance(feat, dict) else None
         row["lon"] = row["lat"] = None
         row[GEOM_ERROR] = None
+        row[TYPE_ERROR] = _structured({k: v for k, v in props.items()
+                                       if k not in ("lon", "lat")})
         if not isinstance(feat, dict) or feat.get("type") != "Feature":
             row[GEOM_ERROR] = "not a GeoJSON Feature"
+        elif geom is not None and not isinstance(geom, dict):
+            row[GEOM_ERROR] = f"geometry is a JSON {json_type(geom)}, not a GeoJSON " \
+                              'geometry object: write {"type": "Point", "coordinates": ' \
+                              "[lon, lat]}"
         elif isinstance(geom, dict):
             coords = geom.get("coordinates")
             if geom.get("type") != "Point":
                 row[GEOM_ERROR] = f"geometry is a {geom.get('type')}, only Points are accepted"
             elif not (isinstance(coords, list) and len(coords) >= 2):
-                row[GEOM_ERROR] = "Point without two coordinates"
+                row[GEOM_ERROR] = "Point without two coordinates: 'coordinates' must be " \
+                                  "[lon, lat] numbers"
             else:
                 row["lon"], row["lat"] = coords[0], coords[1]
         for k in row:
@@ -218,18 +233,19 @@ def features_table(path: str, features: list[object], declared_crs: str | None =
                 header.append(k)
         rows.append(row)
     records = [(i, [r.get(str(h)) for h in header]) for i, r in enumerate(rows, start=1)]
-    if GEOM_ERROR not in seen:
-        header.append(GEOM_ERROR)
+    for extra in (GEOM_ERROR, TYPE_ERROR):
+        if extra not in seen:
+            header.append(extra)
     return _frame(path, header, records, declared_crs)
 
 
 def read_geojson_table(path: str, raw: bytes) -> Table:
     """GeoJSON FeatureCollection (or one Feature) of Points; properties are the columns."""
+    text = _decode(raw, path)
     try:
-        doc = json.loads(_decode(raw, path))
+        doc = json.loads(text)
     except json.JSONDecodeError as e:
-        msg = f"{path}: not valid JSON ({e})"
-        raise InputFileError(msg) from e
+        raise json_error(path, text, e) from e
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection":
         feats = doc.get("features")
     elif isinstance(doc, dict) and doc.get("type") == "Feature":
@@ -237,7 +253,9 @@ def read_geojson_table(path: str, raw: bytes) -> Table:
     else:
         feats = None
     if not isinstance(feats, list):
-        msg = f"{path}: not a GeoJSON FeatureCollection or Feature"
+        msg = f"{path}: not a GeoJSON FeatureCollection or Feature" + (
+            f" ('features' is a JSON {json_type(feats)}, it must be an array of Features)"
+            if isinstance(doc, dict) and "features" in doc else "")
         raise InputFileError(msg)
     return features_table(path, feats, _geojson_crs(doc) if isinstance(doc, dict) else None)
 
@@ -256,6 +274,7 @@ def read_table(path: str | Path) -> Table:
     if not p.is_file():
         msg = f"{p}: no such file"
         raise InputFileError(msg)
+    check_file_size(p)
     if kind == "xlsx":
         return map_columns(read_xlsx_table(str(p)))
     try:
@@ -276,5 +295,6 @@ def records_table(items: list[dict[str, object]], origin: str = "api") -> Table:
             if k not in seen:
                 seen.add(k)
                 header.append(k)
-    records = [(i, [it.get(h) for h in header]) for i, it in enumerate(items)]
-    return map_columns(_frame(origin, list(header), records))
+    records = [(i, [*(it.get(h) for h in header), _structured(it)])
+               for i, it in enumerate(items)]
+    return map_columns(_frame(origin, [*header, TYPE_ERROR], records))

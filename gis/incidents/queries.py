@@ -1,4 +1,10 @@
-"""Read-side queries on incidents: aggregates per grid and per day (never raw millions)."""
+"""Read-side queries on incidents: aggregates per grid and per day (never raw millions).
+
+All-time counts (no time window, no kind) are sums over ``incident_tally``, the tally of
+incidents per grid and state kept by triggers (migration 0009): a few milliseconds for a
+million incidents. Counts over a time window are index-only scans of the covering index
+on ``occurred_at``.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +24,12 @@ def counts_per_grid(conn: Connection, level: int, adcode: str | None = None,
     without incidents are absent.
     """
     col = "village_code" if level == 1 else "group_code"
+    if since is None and until is None and kind is None:
+        rows = conn.execute(sa.text(f"""
+            select {col} as code, cast(sum(n) as bigint) as n from incident_tally
+            where {col} is not null and (cast(:adcode as text) is null or adcode = :adcode)
+            group by {col} having sum(n) <> 0 order by {col}"""), {"adcode": adcode})
+        return pd.DataFrame(rows.all(), columns=["code", "n"])
     q = sa.text(f"""
         select {col} as code, count(*) as n from incident
         where {col} is not null
@@ -44,7 +56,7 @@ def counts_by_kind(conn: Connection, adcode: str | None = None, since: datetime 
 
 
 def incident_total(conn: Connection, adcode: str | None = None) -> int:
-    """Number of incidents (of ``adcode`` when given)."""
+    """Number of incidents (of ``adcode`` when given): the sum of the tally."""
     return int(conn.execute(sa.text(
-        "select count(*) from incident where cast(:a as text) is null or adcode = :a"),
-        {"a": adcode}).scalar_one())
+        "select coalesce(sum(n), 0) from incident_tally "
+        "where cast(:a as text) is null or adcode = :a"), {"a": adcode}).scalar_one())

@@ -23,9 +23,10 @@ Definitions (the figures of the KPI tiles):
 * **satisfaction rate** — of the incidents of the window with a follow-up answer, the share
   answered ``satisfied`` or ``basically`` (满意 + 基本满意).
 
-Every query uses an index: ``occurred_at`` (today, window, trend), the partial index on
-``step_due_at`` (overdue), the primary key (newest), and the two partial indexes of running
-and pending clocks (open, escalated); see :func:`open_counts`.
+Every query uses an index or an aggregate: the covering index on ``occurred_at`` (today,
+window, trend, counts per grid: index-only scans), the partial index on ``step_due_at``
+(overdue), the primary key (newest), and the tally of incidents per state kept by triggers
+(open, awaiting, escalated; see :func:`open_counts`).
 """
 
 from __future__ import annotations
@@ -40,13 +41,16 @@ from sqlalchemy.engine import Connection
 
 from gis import settings
 from gis._errors import WorkflowError
-from gis.incidents import limits
 from gis.kpi import compute as kpi_compute
 from gis.kpi import facts as kpi_facts
 
 ON_TIME_STEPS: tuple[str, ...] = kpi_facts.ON_TIME_STEPS
 """Steps whose limits add up to the time allowed from report to resolution (defined in
 :mod:`gis.kpi.facts`)."""
+
+ESCALATED_PROBE_MAX = 50_000
+"""Open village-level incidents up to which :func:`open_counts` looks up each one's
+escalation events (index probes); above, it starts from the escalation events instead."""
 
 FEED_COLUMNS: tuple[str, ...] = (
     "id", "kind", "occurred_at", "reported_at", "status", "level", "village_code",
@@ -84,32 +88,85 @@ def open_counts(conn: Connection, now: datetime, adcode: str | None = None) -> d
     ``overdue``, ``escalated``, and ``township`` / ``county`` (open incidents handled at
     that level).
 
-    An open incident either has a running clock (``step_due_at`` set: partial index) or a
-    clock not started yet (``step_started_at`` null: partial index of pending clocks); a
-    step without a time limit (a ``None`` in :data:`gis.settings.WORKFLOW_LIMITS_H`) has
-    neither, so when the settings have such steps the open incidents are counted by a full
-    scan instead (exact either way).
+    Open / awaiting / township / county are sums over the tally of incidents per state
+    (``incident_tally``, kept by triggers: migration 0009), about a millisecond however many
+    incidents are open; ``overdue`` is an index-only scan of the partial index on
+    ``step_due_at``; the village-level incidents with an ``escalation`` event come from
+    the partial indexes of open village-level incidents and of escalation events, from
+    the smaller side. Exact whatever the time limits of the settings (a step without a
+    limit has no clock, and is open all the same). Under row-level security the tally is
+    filtered like ``incident`` (by village), so a scoped connection counts its own
+    jurisdiction.
     """
     _check_now(now)
-    _, _, hours = limits.limit_rows()
-    if any(h is None for h in hours):
-        where = "status <> 'closed'"
+    params = {"a": adcode, "now": now}
+    row = conn.execute(sa.text("""
+        select coalesce(sum(n) filter (where status <> 'closed'), 0) as open,
+               coalesce(sum(n) filter (where status in ('received', 'reopened')), 0)
+                   as awaiting,
+               coalesce(sum(n) filter (where status <> 'closed' and level = 'township'), 0)
+                   as township,
+               coalesce(sum(n) filter (where status <> 'closed' and level = 'county'), 0)
+                   as county,
+               coalesce(sum(n) filter (where status <> 'closed' and level <> 'village'), 0)
+                   as above
+        from incident_tally where cast(:a as text) is null or adcode = :a"""),
+        params).mappings().one()
+    overdue_n = conn.execute(sa.text("""
+        select count(*) from incident
+        where step_due_at < :now and status <> 'closed'
+          and (cast(:a as text) is null or adcode = :a)"""), params).scalar_one()
+    # open village-level incidents with an escalation event: probe the events of each
+    # open village-level incident when they are few (the usual case), else go from the
+    # escalation events (a backlog of hundreds of thousands of open incidents)
+    open_village = int(row["open"]) - int(row["above"])
+    if open_village <= ESCALATED_PROBE_MAX:
+        escalated_v = conn.execute(sa.text("""
+            select count(*) from incident i
+            where i.status <> 'closed' and i.level = 'village'
+              and (cast(:a as text) is null or i.adcode = :a)
+              and (select true from incident_event e
+                   where e.incident_id = i.id and e.kind = 'escalation' limit 1)"""),
+            params).scalar_one()
     else:
-        where = ("status <> 'closed' and (step_due_at is not null or step_started_at is null)")
-    row = conn.execute(sa.text(f"""
-        with o as (
-            select id, status, level, step_due_at from incident
-            where {where} and (cast(:a as text) is null or adcode = :a))
-        select count(*) as open,
-               count(*) filter (where status in ('received', 'reopened')) as awaiting,
-               count(*) filter (where step_due_at < :now) as overdue,
-               count(*) filter (where level <> 'village' or exists (
-                   select 1 from incident_event e
-                   where e.incident_id = o.id and e.kind = 'escalation')) as escalated,
-               count(*) filter (where level = 'township') as township,
-               count(*) filter (where level = 'county') as county
-        from o"""), {"a": adcode, "now": now}).mappings().one()
-    return {k: int(v) for k, v in row.items()}
+        escalated_v = conn.execute(sa.text("""
+            select count(*) from incident i
+            where i.id in (select e.incident_id from incident_event e
+                           where e.kind = 'escalation')
+              and i.status <> 'closed' and i.level = 'village'
+              and (cast(:a as text) is null or i.adcode = :a)"""), params).scalar_one()
+    return {"open": int(row["open"]), "awaiting": int(row["awaiting"]),
+            "overdue": int(overdue_n), "escalated": int(row["above"]) + int(escalated_v),
+            "township": int(row["township"]), "county": int(row["county"])}
+
+
+def change_mark(conn: Connection, adcode: str | None = None) -> tuple[int, int]:
+    """A cheap fingerprint of the incidents: (highest incident id, highest id of the tally
+    of incidents per state). It changes when an incident is added, deleted, or moves to
+    another status, level or grid (two index lookups); caches of aggregates compare it to
+    decide whether to rebuild. Changes of other columns (time limits, feedback) do not
+    change it."""
+    a, b = conn.execute(sa.text("""
+        select (select max(id) from incident where cast(:a as text) is null or adcode = :a),
+               (select max(id) from incident_tally
+                where cast(:a as text) is null or adcode = :a)"""), {"a": adcode}).one()
+    return int(a or 0), int(b or 0)
+
+
+def compact_tally(conn: Connection, min_rows: int = 0) -> int:
+    """Fold the deltas of ``incident_tally`` into one row per key (migration 0009).
+
+    Call in a transaction of its own (``engine.begin()``): it deletes and re-inserts rows.
+    Does nothing when the table has fewer than ``min_rows`` rows, or when another session
+    is compacting (advisory lock). The sums per key never change.
+
+    Returns
+    -------
+    int
+        Rows removed.
+    """
+    return int(conn.execute(sa.text("select incident_tally_compact(:m)"),
+                            {"m": int(min_rows)}).scalar_one())
 
 
 def window_rates(conn: Connection, now: datetime, adcode: str | None = None,

@@ -17,6 +17,10 @@ swapped_latlon    the point is outside the territory but inside it with lat / lo
                   (accepted, swapped back, with ``fix_swapped``)
 low_precision     fewer decimals than ``settings.INTAKE_MIN_COORD_DECIMALS`` (degrees)
 duplicate_id      the same 编号 appears on an earlier row of the same input
+too_long          a value is longer than ``settings.INTAKE_MAX_DESCRIPTION_CHARS`` (描述 and
+                  columns of no field) or ``settings.INTAKE_MAX_TEXT_CHARS`` (other fields)
+                  characters; the rejected-rows file keeps its start only
+bad_type          a field of a JSON record is an array or an object instead of text / a number
 ================  ==========================================================================
 
 Naive times are Beijing time (``settings.INTAKE_TIMEZONE``). Coordinates are converted from
@@ -44,7 +48,13 @@ from gis._errors import InputFileError
 from gis.crs import CrsSpec
 from gis.geocode_csv import to_storage_xy
 from gis.grids.lookup import GridLookup
-from gis.incidents.intake_read import FIELD_ALIASES, FIELD_LABELS, GEOM_ERROR, Table
+from gis.incidents.intake_read import (
+    FIELD_ALIASES,
+    FIELD_LABELS,
+    GEOM_ERROR,
+    TYPE_ERROR,
+    Table,
+)
 
 GOOD_COLUMNS = ["row", "source", "source_id", "kind", "occurred_at", "reported_at", "lon", "lat",
                 "address", "description", "reporter", "raw", "fixed"]
@@ -145,6 +155,51 @@ def require_columns(table: Table) -> None:
         msg = f"{table.path}: cannot find required column(s) {missing} (accepted names — " \
               f"{tried}); columns are {list(table.cells.columns)}"
         raise InputFileError(msg)
+
+
+def _cut_long(table: Table, rej: _Rejects) -> Table:
+    """Reject values over their length limit (code ``too_long``); the returned table has
+    them cut to the limit (plus "…"), so later messages and the rejected-rows file stay
+    small."""
+    field_of = {c: f for f, c in table.columns.items()}
+    cells = None
+    for col in table.cells.columns:
+        if col in (GEOM_ERROR, TYPE_ERROR):
+            continue
+        fld = field_of.get(col)
+        if fld is None or fld == "description":
+            limit, name = settings.INTAKE_MAX_DESCRIPTION_CHARS, "INTAKE_MAX_DESCRIPTION_CHARS"
+        else:
+            limit, name = settings.INTAKE_MAX_TEXT_CHARS, "INTAKE_MAX_TEXT_CHARS"
+        values = table.cells[col].fillna("").astype(str)
+        lens = values.str.len().to_numpy()
+        over = lens > limit
+        if not over.any():
+            continue
+        label = FIELD_LABELS.get(fld, str(col)) if fld else str(col)
+        rej.add(over, fld or str(col), "too_long",
+                lambda i, label=label, lens=lens, limit=limit, name=name:
+                f"{label} has {int(lens[i]):,} characters, more than the limit of {limit:,} "
+                f"(settings.{name}); shorten it")
+        if cells is None:
+            cells = table.cells.copy()
+        cells.loc[over, col] = values[over].str.slice(0, limit) + "…"
+    if cells is None:
+        return table
+    return Table(table.path, cells, table.rows, table.declared_crs, dict(table.columns))
+
+
+def _check_types(table: Table, rej: _Rejects) -> None:
+    """Reject fields of JSON records given as arrays / objects (code ``bad_type``)."""
+    if TYPE_ERROR not in table.cells.columns:
+        return
+    marks = table.cells[TYPE_ERROR].fillna("").astype(str).to_numpy(dtype=object)
+    for fld, col in table.columns.items():
+        bad = np.array([str(col) in m.split("\x1f") if m else False for m in marks],
+                       dtype=bool)
+        rej.add(bad, fld, "bad_type",
+                f"{FIELD_LABELS.get(fld, fld)} is a JSON array or object; give it as text "
+                "or a number")
 
 
 def _times(values: np.ndarray, tz: ZoneInfo) -> tuple[pd.Series, np.ndarray]:
@@ -271,6 +326,8 @@ def check_rows(table: Table, source: str | np.ndarray, crs: CrsSpec, lookup: Gri
     now = now or datetime.now(UTC)
     limit = pd.Timestamp(now + timedelta(minutes=settings.INTAKE_FUTURE_TOLERANCE_MIN))
     rej = _Rejects(n)
+    table = _cut_long(table, rej)
+    _check_types(table, rej)
     src = np.asarray(source, dtype=object) if not isinstance(source, str) else \
         np.full(n, source, dtype=object)
     rej.add(src == "", "source", "missing_field", "missing required field source (来源)")
@@ -305,7 +362,7 @@ def check_rows(table: Table, source: str | np.ndarray, crs: CrsSpec, lookup: Gri
     ids = _source_ids(table, rej, kind, _col(table, "occurred_at"))
 
     bad = rej.bad()
-    raw_cols = [c for c in table.cells.columns if c != GEOM_ERROR]
+    raw_cols = [c for c in table.cells.columns if c not in (GEOM_ERROR, TYPE_ERROR)]
     cells = table.cells[raw_cols].fillna("").astype(str)
     rows = np.asarray(table.rows)
     good_idx = np.flatnonzero(~bad)

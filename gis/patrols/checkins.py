@@ -88,6 +88,24 @@ def read_checkins(path: str | Path) -> tuple[pd.DataFrame, str | None]:
     return df, table.declared_crs
 
 
+TEXT_LIMITS: tuple[tuple[str, str], ...] = (
+    ("source_id", "INTAKE_MAX_TEXT_CHARS"), ("team", "INTAKE_MAX_TEXT_CHARS"),
+    ("officer", "INTAKE_MAX_TEXT_CHARS"), ("patrol", "INTAKE_MAX_TEXT_CHARS"),
+    ("note", "INTAKE_MAX_DESCRIPTION_CHARS"))
+"""Text columns of a check-in and the setting that limits their length (characters)."""
+
+
+def _too_long(row: object) -> tuple[str, str] | None:
+    """(field, reason) of the first text value of ``row`` over its length limit."""
+    for fld, name in TEXT_LIMITS:
+        value, limit = getattr(row, fld), int(getattr(settings, name))
+        if isinstance(value, str) and len(value) > limit:
+            why = f"too_long: {fld} has {len(value):,} characters, more than the limit of " \
+                  f"{limit:,} (settings.{name}); shorten it"
+            return fld, why
+    return None
+
+
 def _num(v: object) -> float:
     try:
         return float(v)  # type: ignore[arg-type]
@@ -118,12 +136,18 @@ def check_checkins(df: pd.DataFrame, spec: CrsSpec,
     if ok.any():
         cx, cy = to_storage_xy(lon[ok], lat[ok], spec)
         x[ok], y[ok] = cx, cy
+    id_limit = settings.INTAKE_MAX_TEXT_CHARS
     for i, r in enumerate(df.itertuples(index=False)):
         def rej(fld: str, why: str, r=r) -> None:
-            rejects.append(Reject(int(r.feature), r.source_id, fld, why))
+            sid = r.source_id if not isinstance(r.source_id, str) or \
+                len(r.source_id) <= id_limit else r.source_id[:id_limit] + "…"
+            rejects.append(Reject(int(r.feature), sid, fld, why))
 
         t = _time_of(r.time)
-        if r.geom_error:
+        long = _too_long(r)
+        if long is not None:
+            rej(*long)
+        elif r.geom_error:
             rej("geometry", f"bad_coordinates: {r.geom_error}")
         elif not ok[i]:
             rej("lon/lat", "bad_coordinates: longitude / latitude missing or not numbers")

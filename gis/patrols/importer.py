@@ -82,7 +82,8 @@ def detect_kind(path: str | Path) -> str:
         feats, _ = read_geojson_features(p)
         cat = {"Polygon": "areas", "MultiPolygon": "areas", "Point": "checkins",
                "MultiPoint": "checkins", "LineString": "lines", "MultiLineString": "lines"}
-        kinds = pd.Series([cat.get((f.get("geometry") or {}).get("type"), "lines")
+        kinds = pd.Series([cat.get(g.get("type") if isinstance(g := f.get("geometry"), dict)
+                                   else None, "lines")
                            for f in feats if isinstance(f, dict)], dtype=object)
         top = kinds.value_counts().sort_index(ascending=False).idxmax() if len(kinds) \
             else "lines"  # the most common kind of geometry (ties: lines, then checkins)

@@ -30,6 +30,7 @@ import numpy as np
 
 from gis._errors import InputFileError
 from gis.incidents.validate_rows import parse_time
+from gis.inputs import check_file_size, decode_text, json_error, json_type
 from gis.patrols.times import local_tz
 
 TIME_PROPS = ("times", "timestamps", "coordTimes", "coord_times", "时间")
@@ -79,14 +80,8 @@ def _read_text(path: str | Path) -> str:
     if not p.is_file():
         msg = f"{p}: no such file"
         raise InputFileError(msg)
-    raw = p.read_bytes()
-    for enc in ("utf-8-sig", "gb18030"):
-        try:
-            return raw.decode(enc)
-        except UnicodeDecodeError:
-            continue
-    msg = f"{p}: neither UTF-8 nor GBK text"
-    raise InputFileError(msg)
+    check_file_size(p)
+    return decode_text(p.read_bytes(), p)
 
 
 def _epoch(dt: datetime) -> float:
@@ -170,11 +165,11 @@ def geojson_crs(doc: dict) -> str | None:
 
 def read_geojson_features(path: str | Path) -> tuple[list, str | None]:
     """Features of a GeoJSON FeatureCollection (or one Feature) and its declared CRS."""
+    text = _read_text(path)
     try:
-        doc = json.loads(_read_text(path))
+        doc = json.loads(text)
     except json.JSONDecodeError as e:
-        msg = f"{path}: not valid JSON ({e})"
-        raise InputFileError(msg) from e
+        raise json_error(path, text, e) from e
     if isinstance(doc, dict) and doc.get("type") == "FeatureCollection" \
             and isinstance(doc.get("features"), list):
         return doc["features"], geojson_crs(doc)
@@ -199,6 +194,9 @@ def parse_one_time(value: object) -> float | None:
 
 
 def _line_parts(geom: dict) -> list[list] | str:
+    if geom is not None and not isinstance(geom, dict):
+        return f"geometry is a JSON {json_type(geom)}, not a GeoJSON geometry object: write " \
+               '{"type": "LineString", "coordinates": [[lon, lat], ...]}'
     kind = geom.get("type") if isinstance(geom, dict) else None
     coords = geom.get("coordinates") if isinstance(geom, dict) else None
     if kind == "LineString":

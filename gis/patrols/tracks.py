@@ -81,9 +81,12 @@ def _check_one(t: TrackIn, spec: CrsSpec,
     bad = (np.abs(x) > 180) | (np.abs(y) > 90) | ((x == 0) & (y == 0)) | ~np.isfinite(x + y)
     if bad.any():
         k = int(np.flatnonzero(bad)[0])
+        lon, lat = float(allp[k, 0]), float(allp[k, 1])
+        swapped = spec.is_geographic and abs(lat) <= 180 and abs(lon) <= 90 < abs(lat)
         return rej("geometry", "bad_coordinates",
-                   f"vertex {k + 1} ({allp[k, 0]!r}, {allp[k, 1]!r}) is not a position on Earth "
-                   "or is (0, 0)")
+                   f"vertex {k + 1} ({lon!r}, {lat!r}) is not a position on Earth "
+                   "or is (0, 0)" + ("; lat/lon look swapped: longitude comes first"
+                                     if swapped else ""))
     tt = allp[:, 2]
     back = np.flatnonzero(np.diff(tt) < 0)
     if len(back):

@@ -317,9 +317,14 @@ def test_post_api_incidents_through_create_app(desk_db_url: str, deng, group: di
     from dashboard import data
     from dashboard.app import AppConfig, create_app
 
+    from tests.gis.api_client import TokenClient
+
     app = create_app(AppConfig(database_url=desk_db_url, escalation_interval_s=None))
     try:
-        client = app.server.test_client()
+        raw = app.server.test_client()
+        client = TokenClient(raw, deng)  # a county-wide API token for each source
+        no_token = raw.post("/api/incidents?source=t-desk-api", json={"source_id": "x"})
+        assert no_token.status_code == 401 and "wangge tokens add" in no_token.get_json()["error"]
         sid = uuid.uuid4().hex
         item = {"source_id": sid, "kind": "dispute",
                 "occurred_at": pd.Timestamp.now(tz="Asia/Shanghai").strftime("%Y-%m-%d %H:%M"),

@@ -88,7 +88,7 @@ def test_cli_writes_named_html_and_pdf(report: dict, week: str) -> None:
     assert Path(report["html"]).name == f"briefing-620702-{week}.html"
     assert Path(report["pdf"]).name == f"briefing-620702-{week}.pdf"
     assert report["pages"] == report["pages_planned"] == planned_pages() == len(PAGES)
-    assert report["maps"] == 4 and report["charts"] == 4
+    assert report["maps"] == 5 and report["charts"] == 4
     assert report["html_bytes"] > 1_000_000  # leaflet + plotly + data inline
     print(f"\nbriefing built in {report['wall_s']:.1f} s: {report['timings_s']}")
 
@@ -130,7 +130,20 @@ def test_html_opens_offline_with_sections_and_numbers(report: dict, demo_engine,
             "m => m.querySelectorAll('path.leaflet-interactive').length > 10)", timeout=60_000)
         ids = page.eval_on_selector_all("section.page", "els => els.map(e => e.id)")
         assert ids == [f"page-{k}" for k in PAGES]
-        assert page.locator(".wg-report-map").count() == 4
+        assert page.locator(".wg-report-map").count() == 5
+        # the response-standard map has the road isochrones (folium, layers.reach)
+        reach = page.locator("#page-reach .wg-legend").inner_text()
+        assert "10分钟车程可达" in reach and "20分钟车程可达" in reach and "5公里" in reach
+        fills = page.eval_on_selector_all("#page-reach path.leaflet-interactive",
+                                          "ps => [...new Set(ps.map(p => p.getAttribute("
+                                          "'fill')))]")
+        assert {"#0072B2", "#E69F00"} <= set(fills)
+        # the patrol page has the week's map: key sections by result, tracks
+        assert page.locator("#page-patrols .wg-report-map").count() == 1
+        strokes = page.eval_on_selector_all("#page-patrols path.leaflet-interactive",
+                                            "ps => [...new Set(ps.map(p => p.getAttribute("
+                                            "'stroke')))]")
+        assert {"#D55E00", "#56B4E9"} <= set(strokes)
         assert page.locator(".js-plotly-plot .main-svg").count() >= 4
         total = page.locator("#tbl-parts tr.total td").all_inner_texts()
         assert total[2:4] == [f"{n_now:,}", f"{n_prev:,}"]

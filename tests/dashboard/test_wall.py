@@ -183,7 +183,7 @@ def test_switching_layers_changes_the_map(wall_server: str, browser,
     page.locator("#wall-overlays .wg-switch-label", has_text="近24小时").click()
     page.wait_for_function(
         "document.querySelectorAll('.leaflet-wg-wall-live-pane path').length === 0")
-    assert page.locator("#wall-overlays input[value='patrols']").is_disabled()
+    assert page.locator("#wall-overlays input[value='patrols']").is_enabled()
     assert errors == []
     page.close()
 

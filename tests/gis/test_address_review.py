@@ -314,9 +314,11 @@ def client(aeng):
 
     from gis.incidents.api import register_api
 
+    from tests.gis.api_client import TokenClient
+
     app = Flask("address-test")
     register_api(app, lambda: aeng)
-    return app.test_client()
+    return TokenClient(app.test_client(), aeng)  # sends a county-wide API token
 
 
 def test_api_accepts_address_only_items(client, aeng) -> None:

@@ -30,7 +30,7 @@ def test_schema_is_at_the_newest_migration(engine) -> None:  # noqa: ANN001
     with engine.connect() as conn:
         rev = conn.execute(sa.text("select version_num from alembic_version")).scalar_one()
         tables = set(sa.inspect(conn).get_table_names())
-    assert rev == "0008"
+    assert rev == "0009"
     assert set(Base.metadata.tables) <= tables
 
 

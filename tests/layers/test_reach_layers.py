@@ -177,3 +177,67 @@ def test_leaflet_renders_the_layers(layers: dict[str, Layer]) -> None:
     assert ["minutes", "Drive time (min)"] in iso.hideout["tooltip"]["fields"]
     sites = lleaflet.geojson(layers["sites"], "zh")
     assert sites.hideout["classes"]["prop"] == "is_chosen" and sites.pointToLayer is not None
+
+
+def test_bands_do_not_overlap_and_keep_the_whole_areas(iso: gpd.GeoDataFrame) -> None:
+    plain = isochrone_layer(iso, tolerance_m=0)
+    banded = isochrone_layer(iso, tolerance_m=0, bands=True)
+    props = [f["properties"] for f in banded.data["features"]]
+    # properties unchanged (areas: the whole isochrone), in the same order
+    assert props == [f["properties"] for f in plain.data["features"] if f["properties"] in props]
+    shapes = {(f["properties"]["post_code"], f["properties"]["minutes"]):
+              shapely.geometry.shape(f["geometry"]) for f in banded.data["features"]}
+    whole = {(f["properties"]["post_code"], f["properties"]["minutes"]):
+             shapely.geometry.shape(f["geometry"]) for f in plain.data["features"]}
+    for key in set(whole) - set(shapes):  # a ring left out is one with nothing in it
+        assert key[1] == 2.0
+        assert whole[key].area == pytest.approx(whole[(key[0], 1.0)].area, rel=1e-3)
+    rings = [c for c in ("P0", "P1", "P2") if (c, 2.0) in shapes]
+    assert len(rings) >= 2
+    for code in rings:
+        inner, ring = shapes[(code, 1.0)], shapes[(code, 2.0)]
+        assert inner.equals(whole[(code, 1.0)])  # the smallest limit is unchanged
+        # the ring and the inner area touch but do not overlap (up to the 1e-5° grid)
+        assert inner.intersection(ring).area < 1e-4 * inner.area
+        assert inner.union(ring).symmetric_difference(whole[(code, 2.0)]).area < \
+            1e-3 * whole[(code, 2.0)].area
+    # dissolved: one ring per limit as well
+    d = isochrone_layer(dissolve_isochrones(iso), tolerance_m=0, bands=True)
+    big, small = (shapely.geometry.shape(f["geometry"]) for f in d.data["features"])
+    assert small.intersection(big).area < 1e-4 * small.area
+
+
+def test_display_snapping_drops_rings_that_collapse_on_the_grid() -> None:
+    from layers.grids import feature_collection
+    from layers.reach import snap_for_display
+
+    # a polygon with a hole 4e-6 degrees wide: rounding to 1e-5 leaves a ring of 2 points
+    outer = [(100.0, 38.0), (100.01, 38.0), (100.01, 38.01), (100.0, 38.01)]
+    hole = [(100.005, 38.005), (100.005004, 38.005), (100.005004, 38.005004)]
+    poly = shapely.Polygon(outer, [hole])
+    frame = gpd.GeoDataFrame({"minutes": [10.0]}, geometry=[poly], crs="EPSG:4490")
+    with pytest.raises(shapely.errors.GEOSException):
+        feature_collection(frame, ["minutes"])  # plain rounding: an invalid ring
+    snapped = snap_for_display([poly])
+    assert snapped[0].is_valid and len(snapped[0].interiors) == 0
+    assert snapped[0].area == pytest.approx(poly.area, rel=1e-3)
+    lyr = isochrone_layer(frame, tolerance_m=0)
+    assert lyr.n_features == 1
+
+
+def test_click_popups_in_both_renderers(layers: dict[str, Layer]) -> None:
+    lyr = layers["iso"]
+    gj = lleaflet.geojson(lyr, "en", component_id="iso")
+    assert gj.hideout["popup"]["name"] == "post_name"
+    assert ["area_km2", "Area (km²)"] in gj.hideout["popup"]["fields"]
+    assert "bindPopup" in lleaflet._TOOLTIP_JS
+    # no popup fields, or not interactive: no popup
+    from dataclasses import replace
+
+    assert lleaflet.hideout(replace(lyr, popup=()))["popup"] is None
+    assert lleaflet.hideout(replace(lyr, interactive=False))["popup"] is None
+    html = lfolium.folium_map([lyr], "zh").get_root().render()
+    assert "GeoJsonPopup" in html or "bindPopup" in html
+    assert _in_html("车程（分钟）", html)
+    assert lfolium.popup(replace(lyr, popup=())) is None
+    assert lfolium.popup(lyr, "en").aliases[0] == "Name"
