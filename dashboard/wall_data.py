@@ -2,10 +2,14 @@
 
 Four caches, by how fast their content changes (all keyed by database and grid version):
 
-* **live** (:func:`live_data`, kept a little less than one refresh interval): today's
-  incidents per kind and yesterday's count until the same time, open / overdue / escalated
-  counts, the newest and the overdue incidents of the feed, incidents per group grid in the
-  last 24 hours. Every query uses an index; one tick's data is shared by every wall screen.
+* **live** (:func:`live_data`, kept a little less than one refresh interval, and rebuilt
+  sooner when an incident was added or changed state: :func:`gis.incidents.stats.change_mark`):
+  today's incidents per kind and yesterday's count until the same time, open / overdue /
+  escalated counts (from the tally of incidents per state kept by triggers, migration
+  0009), the newest and the overdue incidents of the feed, incidents per group grid in the
+  last 24 hours. Every query uses an index or the tally; one tick's data is shared by every
+  wall screen of a process, built by one request while the others wait for it
+  (:mod:`dashboard.wall_cache`).
 * **slow** (:func:`slow_data`, :data:`SLOW_TTL_S`, rebuilt in the background once
   expired: :func:`stale_while_revalidate`): the window rates (on-time closure,
   satisfaction), incidents per village in the window (density), the daily trend of the
@@ -16,6 +20,7 @@ Four caches, by how fast their content changes (all keyed by database and grid v
 * **static** (:func:`static_data`, per grid version): posts and rings, cameras per village,
   一村一警一连 coverage, the group grids' points, the playlist's views.
 
+A serving process builds all of it before its first request (:mod:`dashboard.wall_warm`).
 Nothing here is raw incident points: the browser gets counts per grid and a few feed rows.
 Times are timezone-aware UTC; the page shows them in ``settings.WALL_TIMEZONE``.
 """
@@ -23,6 +28,7 @@ Times are timezone-aware UTC; the page shows them in ``settings.WALL_TIMEZONE``.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -152,15 +158,29 @@ def _mark(adcode: str) -> tuple[int, int]:
 
 
 def compact_tally() -> int:
-    """Fold the deltas of the incident tally (at most every :data:`COMPACT_EVERY_S`
-    seconds per process, when it has grown past ``settings.WALL_TALLY_COMPACT_ROWS`` rows);
-    rows removed. Runs as the store's owner: it changes no count."""
-    now = time.monotonic()
-    if now - _compacted[0] < COMPACT_EVERY_S:
-        return 0
-    _compacted[0] = now
+    """Fold the deltas of the incident tally when it has grown past
+    ``settings.WALL_TALLY_COMPACT_ROWS`` rows; rows removed. Runs as the store's owner: it
+    changes no count (:func:`gis.incidents.stats.compact_tally`)."""
     with data.engine().begin() as conn:
         return stats.compact_tally(conn, int(settings.WALL_TALLY_COMPACT_ROWS))
+
+
+def _compact_later() -> None:
+    """:func:`compact_tally` in a background thread, at most every :data:`COMPACT_EVERY_S`
+    seconds per process (a refresh never waits for it)."""
+    now = time.monotonic()
+    if now - _compacted[0] < COMPACT_EVERY_S:
+        return
+    _compacted[0] = now
+
+    def run() -> None:
+        try:
+            compact_tally()
+        except DATA_ERRORS as e:  # maintenance only: the figures are right without it
+            log.warning("wall: compaction of the incident tally failed (%s: %s)",
+                        type(e).__name__, e)
+
+    threading.Thread(target=run, name="wall-compact-tally", daemon=True).start()
 
 
 def live_data(vid: int) -> dict[str, Any]:
@@ -190,11 +210,7 @@ def live_data(vid: int) -> dict[str, Any]:
 
     value = wall_cache.marked(("wall-live", data._url(), vid), live_ttl(), build,
                               mark=lambda: _mark(adcode), min_age=LIVE_MIN_AGE_S)
-    try:
-        compact_tally()
-    except DATA_ERRORS as e:  # maintenance only: the figures are right without it
-        log.warning("wall: compaction of the incident tally failed (%s: %s)",
-                    type(e).__name__, e)
+    _compact_later()
     return value
 
 

@@ -162,3 +162,18 @@ def test_warm_up_builds_the_picture_before_the_first_request(
         assert snap is not None and snap.hotspots is not None and snap.kpis["open"] > 0
     finally:
         th.stop.set()
+
+
+def test_compacting_the_tally_changes_no_figure(wall, wall_url: str,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    eng = connect(wall_url)
+    with eng.begin() as conn:  # a few statements: delta rows to fold
+        for status in ("dispatched", "in_progress", "received"):
+            conn.execute(sa.text("update incident set status = :s where id = "
+                                 "(select min(id) from incident where status <> 'closed')"),
+                         {"s": status})
+    before = wall.snapshot().kpis
+    monkeypatch.setattr(wall.settings, "WALL_TALLY_COMPACT_ROWS", 0)
+    assert wall.compact_tally() > 0
+    wall.clear_cache()
+    assert wall.snapshot().kpis == before
