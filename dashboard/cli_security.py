@@ -276,13 +276,16 @@ def audit_cmd(
     action: Annotated[str | None, typer.Option(
         help="Only this action; 'user.' or 'user*' for a family.")] = None,
     limit: Annotated[int | None, typer.Option(help="Newest N rows (default from settings).")] = None,
+    trails: Annotated[bool, typer.Option(
+        "--trails/--log-only", help="Include incident transitions and grid edits.")] = True,
     as_json: JsonOpt = False,
 ) -> None:
-    """Show the audit log: logins, user and token changes, grid publishes."""
+    """Show the audit trail: logins, users, tokens, publishes, incident transitions, edits."""
     from gis import audit
 
     with engine().connect() as conn:
-        rows = audit.query(conn, _parse_since(since), actor, action=action, limit=limit)
+        rows = audit.query(conn, _parse_since(since), actor, action=action, limit=limit,
+                           trails=trails)
     if as_json:
         print(json.dumps([{k: _iso(v) for k, v in r.items()} for r in rows],
                          ensure_ascii=False, default=str))

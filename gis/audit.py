@@ -31,7 +31,31 @@ ACTIONS: tuple[str, ...] = (
 )
 """Actions written by wangge itself (others may be recorded too: names up to 40 chars)."""
 
-COLUMNS = ("id", "at", "actor", "action", "target", "adcode", "scope_code", "ip", "details")
+COLUMNS = ("id", "at", "actor", "action", "target", "adcode", "scope_code", "ip", "details",
+           "trail")
+
+TRAILS_SQL = """
+    select id, at, actor, action, target, adcode, scope_code, ip, details,
+           'audit_log' as trail from audit_log
+    union all
+    select e.id, e.at, e.actor, 'incident.' || coalesce(e.action, e.kind),
+           'incident:' || e.incident_id, e.adcode, i.village_code, null,
+           e.detail || jsonb_build_object('kind', e.kind, 'from', e.from_status,
+                                          'to', e.to_status, 'level', e.level),
+           'incident_event'
+      from incident_event e join incident i on i.id = e.incident_id
+    union all
+    select g.id, g.at, g.actor, 'grid.' || g.op, 'grid_version:' || g.version_id, g.adcode,
+           null, null,
+           g.detail || jsonb_build_object('codes_before', g.codes_before,
+                                          'codes_after', g.codes_after),
+           'grid_edit'
+      from grid_edit g where g.op <> 'publish'
+"""
+"""Every append-only trail as one: ``audit_log`` (logins, users, tokens, publishes),
+``incident_event`` (incident transitions, reminders, warnings, escalations as
+``incident.<action>``) and ``grid_edit`` (planning edits and imports as ``grid.<op>``; a
+publish is in ``audit_log`` already). Row-level security applies to each part."""
 
 
 def record(conn: Connection, actor: str, action: str, target: str | None = None,
@@ -74,8 +98,9 @@ def record(conn: Connection, actor: str, action: str, target: str | None = None,
 
 def query(conn: Connection, since: datetime | None = None, actor: str | None = None, *,
           action: str | None = None, target: str | None = None, until: datetime | None = None,
-          limit: int | None = None) -> list[dict[str, Any]]:
-    """Audit rows, oldest first, filtered by time (``since`` inclusive, ``until``
+          limit: int | None = None, trails: bool = True) -> list[dict[str, Any]]:
+    """Audit rows, oldest first (with ``trails`` also the incident transitions and the
+    grid edits: :data:`TRAILS_SQL`; ``trail`` names the table of each row), filtered by time (``since`` inclusive, ``until``
     exclusive), ``actor``, ``action`` (a trailing ``.`` or ``*`` matches a family, e.g.
     ``user.``) and ``target``; at most ``limit`` rows (default
     :data:`gis.settings.AUDIT_QUERY_LIMIT`, the newest ones). On a scoped connection only the
@@ -102,7 +127,9 @@ def query(conn: Connection, since: datetime | None = None, actor: str | None = N
         where.append("target = :target")
         params["target"] = target
     params["limit"] = int(limit if limit is not None else settings.AUDIT_QUERY_LIMIT)
-    sql = (f"select {', '.join(COLUMNS)} from (select * from audit_log "
+    source = f"({TRAILS_SQL}) trails" if trails else \
+        "(select *, 'audit_log' as trail from audit_log) trails"
+    sql = (f"select {', '.join(COLUMNS)} from (select * from {source} "
            f"{'where ' + ' and '.join(where) if where else ''} "
            "order by at desc, id desc limit :limit) newest order by at, id")
     return [dict(r._mapping) for r in conn.execute(sa.text(sql), params)]
