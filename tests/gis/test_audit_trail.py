@@ -14,7 +14,7 @@ from gis import audit, settings
 from gis.auth.users import create_user
 from gis.grids import edits, versions
 from gis.incidents.workflow import transition
-from tests.gis.test_planning import D, X0, add_incidents, load_county, vline
+from tests.gis.test_planning import X0, D, add_incidents, load_county, vline
 from tests.gis.test_workflow import DETAILS
 
 runner = CliRunner()
@@ -22,7 +22,7 @@ ADCODE, A = "990711", "990711001"
 
 
 @pytest.fixture(scope="module")
-def trail(engine) -> dict:  # noqa: ANN001
+def trail(engine) -> dict:
     """One user added, one incident dispatched, one grid split: what the trail must show."""
     since = datetime.now(UTC) - timedelta(seconds=1)
     base = load_county(engine, ADCODE)
@@ -39,7 +39,7 @@ def trail(engine) -> dict:  # noqa: ANN001
     return {"since": since, "incident": iid, "draft": draft}
 
 
-def test_query_joins_the_three_trails(engine, trail: dict) -> None:  # noqa: ANN001
+def test_query_joins_the_three_trails(engine, trail: dict) -> None:
     with engine.connect() as conn:
         rows = audit.query(conn, trail["since"] - timedelta(days=3650), limit=100_000)
         log_only = audit.query(conn, trail["since"], trails=False)
@@ -53,7 +53,7 @@ def test_query_joins_the_three_trails(engine, trail: dict) -> None:  # noqa: ANN
     assert {r["trail"] for r in log_only} == {"audit_log"}
 
 
-def test_cli_filters_the_joined_trail(engine, trail: dict, db_url: str,  # noqa: ANN001
+def test_cli_filters_the_joined_trail(engine, trail: dict, db_url: str,
                                       monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(settings, "DATABASE_URL", db_url)
 
