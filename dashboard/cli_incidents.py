@@ -20,7 +20,7 @@ import typer
 from rich.table import Table
 
 from dashboard.cli import JsonOpt, app, bench_app, domain_errors, engine, out, summary
-from dashboard.cli_run import _progress
+from dashboard.cli_run import stage_progress
 from gis import settings
 
 incidents_app = typer.Typer(help="Incidents: import files of reports.", no_args_is_help=True)
@@ -46,14 +46,7 @@ def incidents_import(
     """Import incident reports: check each row, merge repeated reports, idempotent re-runs."""
     from gis.incidents.intake import import_file
 
-    with _progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def step(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress(_STAGES) as step:
         rep = import_file(engine(), path, source=source, crs=crs,
                           fix_swapped=fix_swapped or None, adcode=adcode, progress=step)
     rows = {"file": str(path), "source": rep.source, "crs": rep.crs, "rows": rep.rows,
@@ -99,13 +92,6 @@ def bench_ingest(
     from gis.store.engine import with_database
 
     url = with_database(database_url(), f"wangge_bench_ingest_{os.getpid()}")
-    with _progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def step(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress() as step:
         res = run_ingest_bench(url, rows, orm_rows, seed, progress=step)
     print(json.dumps(res, ensure_ascii=False))

@@ -25,7 +25,7 @@ import typer
 from rich.table import Table
 
 from dashboard.cli import JsonOpt, app, domain_errors, engine, out, summary
-from dashboard.cli_run import _progress
+from dashboard.cli_run import stage_progress
 from gis import settings
 
 patrols_app = typer.Typer(help="Patrols: import tracks, check-ins and key places; weekly "
@@ -60,14 +60,7 @@ def patrols_import(
     """Import patrol tracks, check-ins, key areas or key road sections (idempotent)."""
     from gis.patrols.importer import import_patrol_file
 
-    with _progress() as bar:
-        tasks: dict[str, int] = {}
-
-        def step(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(_STAGES.get(stage, stage), total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
+    with stage_progress(_STAGES) as step:
         rep = import_patrol_file(engine(), path, kind=kind, source=source, crs=crs,
                                  adcode=adcode, strict=strict, patrol_source=patrol_source,
                                  team=team, officer=officer, progress=step)

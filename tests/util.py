@@ -26,3 +26,12 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+CHROMIUM = "/usr/bin/chromium"
+"""Debian's Chromium (apt-get install chromium); playwright drives it, never downloads one."""
+
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                 "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+"""Flags for a quiet, offline, root-safe headless Chromium (see ../shared/NOTES.md)."""

@@ -446,7 +446,13 @@ def test_cli_tokens_and_audit(on_auth_db: str) -> None:
 def test_login_in_the_browser(auth_url: str, tmp_path_factory: pytest.TempPathFactory) -> None:
     from pathlib import Path
 
-    from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, VIEWPORT, run_server
+    from tests.dashboard.test_browser import (
+        CHROMIUM,
+        CHROMIUM_ARGS,
+        OUTPUT,
+        VIEWPORT,
+        run_server,
+    )
 
     sync_api = pytest.importorskip("playwright.sync_api")
     if not Path(CHROMIUM).exists():

@@ -21,7 +21,7 @@ import sqlalchemy as sa
 
 from dashboard import desk_intake, desk_views, planner_ops
 from gis import settings
-from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, run_server
+from tests.dashboard.test_browser import OUTPUT, run_server
 from tests.gis.test_bad_input import (  # noqa: F401 - fixtures
     IMG,
     MB100,
@@ -253,17 +253,6 @@ def server(bad_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     yield from run_server(bad_db_url, log, "/desk", {
         "WANGGE_DESK_REFRESH_S": "2", "WANGGE_WALL_REFRESH_S": "2",
         "WANGGE_WALL_PLAYLIST_S": "0"})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _page(browser, url: str):

@@ -20,15 +20,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.util import CHROMIUM, CHROMIUM_ARGS  # noqa: F401 - used by the tests here and re-exported
+
 pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 OUTPUT = ROOT / "test-output"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]
+
 VIEWPORT = {"width": 1600, "height": 900}
 OPEN_TOOLTIP = '.leaflet-tooltip.wg-tooltip[style*="opacity: 1"]'
 """The open tooltip (a closed one fades out at opacity 0 for 200 ms before it is removed)."""
@@ -125,18 +124,6 @@ def server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     """Base URL of a dashboard server on the demo database (stopped after the module)."""
     log = tmp_path_factory.mktemp("server") / "server.log"
     yield from run_server(demo_db_url, log, "/")
-
-
-@pytest.fixture(scope="module")
-def browser():  # noqa: ANN201
-    """Debian's Chromium driven by playwright (Debian package, no browser download)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

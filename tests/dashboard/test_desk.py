@@ -316,7 +316,6 @@ def test_detail_of_a_missing_incident(deng) -> None:
 def test_post_api_incidents_through_create_app(desk_db_url: str, deng, group: dict) -> None:
     from dashboard import data
     from dashboard.app import AppConfig, create_app
-
     from tests.gis.api_client import TokenClient
 
     app = create_app(AppConfig(database_url=desk_db_url, escalation_interval_s=None))

@@ -8,7 +8,6 @@ leaves 127.0.0.1. Screenshots: ``test-output/desk.png``, ``test-output/desk-wall
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
@@ -17,7 +16,7 @@ import sqlalchemy as sa
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from gis.store import connect
-from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, run_server
+from tests.dashboard.test_browser import OUTPUT, run_server
 from tests.dashboard.test_desk import desk_db_url  # noqa: F401 - the mutable demo copy
 
 pytestmark = pytest.mark.browser
@@ -41,18 +40,6 @@ def desk_server(desk_db_url: str,  # noqa: F811
     yield from run_server(desk_db_url, log, "/desk", {
         "WANGGE_DESK_REFRESH_S": str(REFRESH_S), "WANGGE_WALL_REFRESH_S": str(REFRESH_S),
         "WANGGE_WALL_PLAYLIST_S": "0"})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium driven by playwright (Debian package, no browser download)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _page(browser, url: str, viewport: dict, ready: str):

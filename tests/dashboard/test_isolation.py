@@ -274,7 +274,8 @@ def test_wall_refresh_counts_only_the_viewers_incidents(sessions, eng, world) ->
     got = {who: _wall(sessions[who]) for who in ("op_a", "lead_t1")}
     again = _wall(sessions["op_a"])  # after the leader: the cache did not cross over
     exp = {"op_a": _expected_wall(eng, world, "A"), "lead_t1": _expected_wall(eng, world, "T1")}
-    assert exp["op_a"]["today"] == 3 and exp["lead_t1"]["today"] >= 3 + 4  # A, B and more
+    # the demo may hold incidents of today too (it ends on the day it was generated)
+    assert exp["op_a"]["today"] >= 3 and exp["lead_t1"]["today"] >= exp["op_a"]["today"] + 4
     for who in ("op_a", "lead_t1"):
         g, e = got[who], exp[who]
         assert (g["today"], g["open"], g["newest"]) == (e["today"], e["open"], e["newest"]), who

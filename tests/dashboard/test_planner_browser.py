@@ -9,14 +9,12 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.dashboard.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     OUTPUT,
     VIEWPORT,
     run_server,
@@ -60,17 +58,6 @@ def db_url(demo) -> Iterator[str]:
 def server(db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("planner-server") / "server.log"
     yield from run_server(db_url, log, "/planner")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _open(browser, url: str):
@@ -118,9 +105,15 @@ def test_planner_shows_a_grids_metrics_and_switches_the_metric(server: str, brow
     assert page.locator("#planner-metric-households").inner_text() == f"{db['households']:,}"
     assert page.locator("#planner-neighbours button").count() >= 2
     # the selected grid is outlined (the selection travels in the layer's hideout)
+    outlined = f"""Array.from(document.querySelectorAll('{GRIDS}'))
+        .some(p => p.getAttribute('stroke') === '#ffd166')"""
     page.mouse.move(5, 5)  # the hover style would cover it
-    page.wait_for_function(f"""Array.from(document.querySelectorAll('{GRIDS}'))
-        .some(p => p.getAttribute('stroke') === '#ffd166')""")
+    try:
+        page.wait_for_function(outlined, timeout=20_000)
+    except PlaywrightTimeout:  # known flake on a cold server (see the closing note): click again
+        page.mouse.click(*point)
+        page.mouse.move(5, 5)
+        page.wait_for_function(outlined, timeout=30_000)
     page.locator("#planner-metric .wg-pl-seg-label", has_text="紧凑度").click()
     page.wait_for_function("document.querySelector('#planner-legend-metric').innerText === '紧凑度'")
     after = legend.inner_text()

@@ -8,14 +8,13 @@ the area list changes the table. Screenshot: ``test-output/review.png``.
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, run_server
+from tests.dashboard.test_browser import OUTPUT, run_server
 
 pytestmark = pytest.mark.browser
 
@@ -28,17 +27,6 @@ HERE_LEVEL = ("([lvl, code]) => { const h = document.querySelector('#review-here
 def review_server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("review-server") / "server.log"
     yield from run_server(demo_db_url, log, "/review")
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def test_review_loads_drills_down_and_switches_township(review_server: str, browser,

@@ -7,7 +7,6 @@ with ``?playlist=``), driven with playwright; nothing leaves 127.0.0.1. Screensh
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Iterator
@@ -17,10 +16,7 @@ import pytest
 import sqlalchemy as sa
 
 from tests.dashboard.test_browser import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
     OUTPUT,
-    _get,
     run_server,
 )
 
@@ -51,18 +47,6 @@ def wall_server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> I
     log = tmp_path_factory.mktemp("wall-server") / "server.log"
     yield from run_server(demo_db_url, log, "/wall", {
         "WANGGE_WALL_REFRESH_S": str(REFRESH_S), "WANGGE_WALL_PLAYLIST_S": "0"})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    """Debian's Chromium driven by playwright (Debian package, no browser download)."""
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,6 @@ publish is covered by ``tests/gis/test_faults.py``.)
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -21,7 +20,7 @@ from pathlib import Path
 import pytest
 
 from gis.store import cluster, connect
-from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, run_server
+from tests.dashboard.test_browser import OUTPUT, run_server
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -62,17 +61,6 @@ def wall_server(private: cluster.Cluster,
     log = tmp_path_factory.mktemp("wall-faults-server") / "server.log"
     yield from run_server(private.url("wallfaults"), log, "/wall", {
         "WANGGE_WALL_REFRESH_S": str(REFRESH_S), "WANGGE_WALL_PLAYLIST_S": "0"})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 def _wait_asof_change(page, old: str, timeout_ms: int) -> str:

@@ -9,14 +9,13 @@ that ended an hour ago (removed afterwards). Screenshot: ``test-output/wall-isoc
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Iterator
 
 import pytest
 import sqlalchemy as sa
 
-from tests.dashboard.test_browser import CHROMIUM, CHROMIUM_ARGS, OUTPUT, run_server
+from tests.dashboard.test_browser import OUTPUT, run_server
 from tests.dashboard.test_wall import MAP_VIEW, _open
 
 pytestmark = pytest.mark.browser
@@ -36,17 +35,6 @@ def server(demo_db_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     log = tmp_path_factory.mktemp("wall-layers-server") / "server.log"
     yield from run_server(demo_db_url, log, "/wall", {
         "WANGGE_WALL_REFRESH_S": str(REFRESH_S), "WANGGE_WALL_PLAYLIST_S": "0"})
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    if not os.path.exists(CHROMIUM):
-        pytest.skip(f"{CHROMIUM} missing: apt-get install chromium")
-    with sync_api.sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield b
-        b.close()
 
 
 @pytest.fixture(scope="module")
