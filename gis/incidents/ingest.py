@@ -223,7 +223,10 @@ def _rebuild_indexes(conn: Connection, n_new: int) -> bool:
 
 
 def _copy_direct(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup,
-                 batch: int, progress: Callable[[int], None] | None, total: int) -> int:
+                 batch: int, progress: Callable[[int], None] | None, total: int,
+                 tally: list[pd.Series] | None = None) -> int:
+    """COPY ``df`` straight into ``incident``; rows outside every grid. With ``tally`` a list,
+    the row counts per (village, group, status) of each batch are appended to it."""
     from psycopg.copy import QueuedLibpqWriter
 
     cols = ["adcode", "status", "source", "source_id", "kind", "occurred_at", "village_code",
@@ -258,9 +261,38 @@ def _copy_direct(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLo
                     fields[c] = copy_text(part[c])
             text = _lines([fields[c] for c in cols])
             cp.write(text.encode())
+            if tally is not None:
+                keys = pd.DataFrame({"village_code": part["village_code"].to_numpy(),
+                                     "group_code": part["group_code"].to_numpy(),
+                                     "status": pd.Series(status).to_numpy()})
+                tally.append(keys.groupby(list(keys.columns), dropna=False).size())
             if progress:
                 progress(min(start + batch, total))
     return outside
+
+
+TALLY_KEY = "adcode, village_code, group_code, status, level"
+"""Columns of ``incident_tally`` (migration 0009) that a bulk load adds its counts under."""
+
+
+def _add_tally(conn: Connection, adcode: str, counts: list[pd.Series]) -> None:
+    """Add the row counts of a bulk load to ``incident_tally`` (level: the default, village)."""
+    if not counts:
+        return
+    total = pd.concat(counts).groupby(level=[0, 1, 2], dropna=False).sum()
+    rows = [{"a": adcode, "v": None if pd.isna(v) else str(v),
+             "g": None if pd.isna(g) else str(g), "s": str(st), "n": int(n)}
+            for (v, g, st), n in total.items()]
+    conn.execute(sa.text(f"insert into incident_tally ({TALLY_KEY}, n) "
+                         "values (:a, :v, :g, :s, 'village', :n)"), rows)
+
+
+def _tally_trigger(conn: Connection) -> bool:
+    """Whether ``incident`` has the tally trigger of migration 0009 (and we own the table)."""
+    return bool(conn.execute(sa.text(
+        "select exists (select 1 from pg_trigger t join pg_class c on c.oid = t.tgrelid "
+        "where c.relname = 'incident' and t.tgname = 'incident_tally_ins' "
+        "and pg_has_role(c.relowner, 'USAGE'))")).scalar_one())
 
 
 def ingest_frame(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLookup,
@@ -304,7 +336,14 @@ def ingest_frame(conn: Connection, df: pd.DataFrame, adcode: str, lookup: GridLo
                 conn.execute(sa.text(f'alter table incident drop constraint "{name}"'))
             if rebuild:
                 conn.execute(sa.text("set local maintenance_work_mem = '256MB'"))
-            outside = _copy_direct(conn, todo, adcode, lookup, batch, progress, len(df))
+            tally = rebuild and _tally_trigger(conn)
+            counts: list[pd.Series] | None = [] if tally else None
+            if tally:  # the counts come from the batches, not from a transition table
+                conn.execute(sa.text("alter table incident disable trigger incident_tally_ins"))
+            outside = _copy_direct(conn, todo, adcode, lookup, batch, progress, len(df), counts)
+            if tally:
+                _add_tally(conn, adcode, counts or [])
+                conn.execute(sa.text("alter table incident enable trigger incident_tally_ins"))
             for name, definition in uniques:  # fails (→ general path) on any duplicate
                 conn.execute(sa.text(f'alter table incident add constraint "{name}" {definition}'))
             for _, definition in indexes:

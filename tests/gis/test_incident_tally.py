@@ -221,3 +221,25 @@ def test_a_scoped_connection_counts_its_own_jurisdiction(eng: Engine) -> None:
 def stats_total_open(eng: Engine) -> int:
     with eng.connect() as conn:
         return stats.open_counts(conn, NOW, A)["open"]
+
+
+def test_bulk_load_with_index_rebuild_keeps_the_tally_exact(
+        eng: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gis import settings
+    from gis.incidents.bench import BBOX, synthetic_incidents, synthetic_lookup
+    from gis.incidents.ingest import ingest_frame
+
+    monkeypatch.setattr(settings, "INGEST_REBUILD_MIN_ROWS", 100)
+    monkeypatch.setattr(settings, "INGEST_REBUILD_RATIO", 0.0)
+    df = synthetic_incidents(3_000, seed=11, source="tally-bulk")
+    df.loc[:99, "lon"] = BBOX[0] - 1.0  # some outside: no grid codes
+    before = _check(eng)
+
+    with eng.begin() as conn:
+        s = ingest_frame(conn, df, A, synthetic_lookup(10))
+        enabled = conn.execute(sa.text(
+            "select tgenabled from pg_trigger where tgname = 'incident_tally_ins'")).scalar_one()
+
+    after = _check(eng)
+    assert s.inserted == 3_000 and int(after["n"].sum()) == int(before["n"].sum()) + 3_000
+    assert enabled == "O"  # the trigger is back on for the next writer
