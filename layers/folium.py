@@ -38,20 +38,28 @@ def _highlight_function(layer: Layer):  # noqa: ANN202
     return fn
 
 
-def tooltip(layer: Layer, lang: str = "zh") -> folium.GeoJsonTooltip | None:
-    """Hover tooltip of a layer: the name first, then the labelled fields."""
+def _fields(layer: Layer, pairs: Sequence[tuple[str, str]],
+            lang: str) -> tuple[list[str], list[str]]:
+    """(properties, translated labels) of ``pairs`` present in the layer's features, the
+    name first; empty when the layer is not interactive or has no features."""
     if not layer.interactive or not layer.data.get("features"):
-        return None
+        return [], []
     keys = set(layer.data["features"][0].get("properties", {}))
     fields: list[str] = []
     aliases: list[str] = []
     if layer.name_prop and layer.name_prop in keys:
         fields.append(layer.name_prop)
         aliases.append(t("field.name", lang))
-    for prop, key in layer.tooltip:
+    for prop, key in pairs:
         if prop in keys and prop not in fields:
             fields.append(prop)
             aliases.append(t(key, lang))
+    return fields, aliases
+
+
+def tooltip(layer: Layer, lang: str = "zh") -> folium.GeoJsonTooltip | None:
+    """Hover tooltip of a layer: the name first, then the labelled fields."""
+    fields, aliases = _fields(layer, layer.tooltip, lang)
     if not fields:
         return None
     return folium.GeoJsonTooltip(fields=fields, aliases=aliases, sticky=True,
@@ -61,18 +69,9 @@ def tooltip(layer: Layer, lang: str = "zh") -> folium.GeoJsonTooltip | None:
 def popup(layer: Layer, lang: str = "zh") -> folium.GeoJsonPopup | None:
     """Click popup of a layer (:attr:`Layer.popup` fields, the name first); None when the
     layer has no popup fields, is not interactive or has no features."""
-    if not layer.popup or not layer.interactive or not layer.data.get("features"):
+    if not layer.popup:
         return None
-    keys = set(layer.data["features"][0].get("properties", {}))
-    fields: list[str] = []
-    aliases: list[str] = []
-    if layer.name_prop and layer.name_prop in keys:
-        fields.append(layer.name_prop)
-        aliases.append(t("field.name", lang))
-    for prop, key in layer.popup:
-        if prop in keys and prop not in fields:
-            fields.append(prop)
-            aliases.append(t(key, lang))
+    fields, aliases = _fields(layer, layer.popup, lang)
     if not fields:
         return None
     return folium.GeoJsonPopup(fields=fields, aliases=aliases, localize=True,
